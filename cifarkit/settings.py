@@ -1,0 +1,23 @@
+"""Where cifarkit reads and writes files, each overridable by an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path | None:
+    """A folder holding official CIFAR archives placed by hand (CIFARKIT_DATA_DIR), if set."""
+    value = os.environ.get("CIFARKIT_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """Where downloads are cached: Keras' own cache by default, so Keras users share it."""
+    value = os.environ.get("CIFARKIT_CACHE_DIR")
+    return Path(value).expanduser() if value else Path.home() / ".keras" / "datasets"
+
+
+def runs_dir() -> Path:
+    """The folder holding one sub-folder per training run (CIFARKIT_RUNS_DIR, default ./runs)."""
+    return Path(os.environ.get("CIFARKIT_RUNS_DIR", "runs")).expanduser()

@@ -1,0 +1,43 @@
+"""Shared fixtures: every test is seeded, runs in its own runs folder, and finds the real samples."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def shared_data_dir() -> Path | None:
+    """The folder with the real CIFAR sample archives (CIFARKIT_DATA_DIR), if it is there."""
+    value = os.environ.get("CIFARKIT_DATA_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    random.seed(0)
+    np.random.seed(0)
+    monkeypatch.setenv("CIFARKIT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CIFARKIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _archive(name: str) -> Path:
+    folder = shared_data_dir()
+    if folder is None or not (folder / name).is_file():
+        pytest.skip(f"real sample {name} not found: set CIFARKIT_DATA_DIR to ../shared/data")
+    return folder / name
+
+
+@pytest.fixture
+def cifar10_archive() -> Path:
+    return _archive("cifar-10-python.tar.gz")
+
+
+@pytest.fixture
+def cifar100_archive() -> Path:
+    return _archive("cifar-100-python.tar.gz")
