@@ -215,7 +215,8 @@ def _check_positive_int(value: Any, field_path: str, optional: bool = False) -> 
 
 def _check_data(config: RunConfig) -> None:
     data = config.data
-    _require(data.source in SOURCES, "data.source", f"must be one of {SOURCES}, got {data.source!r}")
+    _require(data.source in SOURCES, "data.source",
+             f"must be one of {SOURCES}, got {data.source!r}")
     _require(data.label_mode in LABEL_MODES, "data.label_mode",
              f"must be one of {LABEL_MODES}, got {data.label_mode!r}")
     _require(data.source != "folder" or bool(data.path), "data.path",
@@ -262,7 +263,8 @@ def _check_model(config: RunConfig) -> None:
              f"got {model.input_size}")
     if info.kind == "transfer" and model.weights not in ("imagenet", "none"):
         _require(Path(model.weights).is_file(), "model.weights",
-                 f"weights file {model.weights!r} does not exist (use 'imagenet', 'none' or a path)")
+                 f"weights file {model.weights!r} does not exist "
+                 "(use 'imagenet', 'none' or a path)")
     _check_fraction(model.trainable_fraction, "model.trainable_fraction")
     _require(model.pooling in POOLINGS, "model.pooling", f"must be one of {POOLINGS}")
     _require(_is_number(model.dropout) and 0.0 <= model.dropout < 1.0, "model.dropout",
@@ -273,9 +275,11 @@ def _check_model(config: RunConfig) -> None:
 
 def _check_optimizer(config: RunConfig) -> None:
     opt = config.optimizer
-    _require(opt.name in OPTIMIZERS, "optimizer.name", f"must be one of {OPTIMIZERS}, got {opt.name!r}")
+    _require(opt.name in OPTIMIZERS, "optimizer.name",
+             f"must be one of {OPTIMIZERS}, got {opt.name!r}")
     _require(_is_number(opt.learning_rate) and 0.0 < opt.learning_rate <= 10.0,
-             "optimizer.learning_rate", f"must be above 0 and at most 10, got {opt.learning_rate!r}")
+             "optimizer.learning_rate",
+             f"must be above 0 and at most 10, got {opt.learning_rate!r}")
     _check_fraction(opt.momentum, "optimizer.momentum")
     _check_fraction(opt.weight_decay, "optimizer.weight_decay")
     _require(opt.schedule in SCHEDULES, "optimizer.schedule", f"must be one of {SCHEDULES}")
@@ -299,3 +303,6 @@ def _check_callbacks(config: RunConfig) -> None:
     _require(_is_number(callbacks.reduce_lr_factor) and 0.0 < callbacks.reduce_lr_factor < 1.0,
              "callbacks.reduce_lr_factor", "must be above 0 and below 1")
     _check_positive_int(callbacks.reduce_lr_patience, "callbacks.reduce_lr_patience")
+    _require(not (callbacks.reduce_lr and config.optimizer.schedule != "constant"),
+             "callbacks.reduce_lr", "cannot be combined with a learning-rate schedule "
+             f"({config.optimizer.schedule}): the schedule already sets the rate every step")

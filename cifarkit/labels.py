@@ -1,4 +1,4 @@
-"""Label names of the built-in datasets, kept free of heavy imports so config validation is instant."""
+"""Label names of the built-in datasets, free of heavy imports so config validation is instant."""
 
 from __future__ import annotations
 

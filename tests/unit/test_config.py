@@ -1,0 +1,114 @@
+"""RunConfig: JSON round trip and validation messages that name the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cifarkit.config import (
+    AugmentConfig,
+    CallbacksConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    RunConfig,
+    TrainingConfig,
+)
+from cifarkit.labels import CIFAR100_FINE_LABELS, CIFAR100_FINE_TO_COARSE, CIFAR100_SUPERCLASSES
+from cifarkit.models.catalog import MODELS, model_info, names
+
+
+def test_default_config_is_valid_and_round_trips() -> None:
+    config = RunConfig().validate()
+    assert RunConfig.from_json(config.to_json()) == config
+
+
+def test_every_field_survives_json() -> None:
+    config = RunConfig(
+        name="x", seed=7,
+        data=DataConfig(source="cifar100", label_mode="coarse", classes=("people", "trees"),
+                        max_train_images=100, validation_split=0.2),
+        augment=AugmentConfig(vertical_flip=True, rotation=0.1, zoom=0.2, contrast=0.3),
+        model=ModelConfig(architecture="Xception", input_size=96, trainable_fraction=0.2,
+                          pooling="max", dense_units=128),
+        optimizer=OptimizerConfig(name="sgd", learning_rate=0.05, nesterov=True,
+                                  schedule="cosine"),
+        training=TrainingConfig(epochs=3, batch_size=32, steps_per_epoch=10,
+                                label_smoothing=0.1),
+        callbacks=CallbacksConfig(reduce_lr=False, early_stopping_patience=9),
+    ).validate()
+    restored = RunConfig.from_json(config.to_json())
+    assert restored == config
+    assert restored.data.classes == ("people", "trees")  # tuples, not lists, after JSON
+
+
+def test_partial_dict_fills_defaults() -> None:
+    config = RunConfig.from_dict({"training": {"epochs": 3}})
+    assert config.training.epochs == 3
+    assert config.training.batch_size == TrainingConfig().batch_size
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    ({"training": {"epochs": 0}}, "training.epochs"),
+    ({"training": {"batch_size": 2.5}}, "training.batch_size"),
+    ({"model": {"architecture": "Xception", "input_size": 32}}, "model.input_size"),
+    ({"model": {"architecture": "nope"}}, "model.architecture"),
+    ({"model": {"weights": "/no/such.weights.h5", "architecture": "VGG16"}}, "model.weights"),
+    ({"model": {"trainable_fraction": 1.5}}, "model.trainable_fraction"),
+    ({"data": {"source": "cifar100", "classes": ["apple", "unicorn"]}}, "data.classes"),
+    ({"data": {"source": "cifar10", "num_classes": 11}}, "data.num_classes"),
+    ({"data": {"source": "folder"}}, "data.path"),
+    ({"data": {"validation_split": 0}}, "data.validation_split"),
+    ({"augment": {"rotation": -0.1}}, "augment.rotation"),
+    ({"optimizer": {"learning_rate": 0}}, "optimizer.learning_rate"),
+    ({"optimizer": {"name": "lion"}}, "optimizer.name"),
+    ({"optimizer": {"schedule": "cosine"}}, "callbacks.reduce_lr"),
+    ({"callbacks": {"reduce_lr_factor": 1.0}}, "callbacks.reduce_lr_factor"),
+])
+def test_bad_value_names_the_field(raw: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_dict(raw).validate()
+    assert caught.value.field == field
+    assert str(caught.value).startswith(field)
+
+
+def test_unknown_key_names_the_field() -> None:
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_dict({"training": {"epoch": 3}})
+    assert caught.value.field == "training.epoch"
+
+
+def test_broken_json_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        RunConfig.from_json("{")
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        RunConfig.from_json(json.dumps([1, 2]))
+
+
+def test_class_names_are_checked_against_the_label_mode() -> None:
+    coarse = RunConfig(data=DataConfig(source="cifar100", label_mode="coarse",
+                                       classes=("people", "trees")))
+    assert coarse.validate() is coarse
+    with pytest.raises(ConfigError, match="people"):
+        RunConfig(data=DataConfig(source="cifar100", classes=("people", "apple"))).validate()
+
+
+def test_fine_to_coarse_follows_the_superclass_table() -> None:
+    assert len(CIFAR100_FINE_LABELS) == 100
+    for fine_index, coarse_index in enumerate(CIFAR100_FINE_TO_COARSE):
+        coarse = sorted(CIFAR100_SUPERCLASSES)[coarse_index]
+        assert CIFAR100_FINE_LABELS[fine_index] in CIFAR100_SUPERCLASSES[coarse]
+
+
+def test_catalog_lists_scratch_and_transfer_models() -> None:
+    assert {"resnet_fast", "simple_cnn", "conv4_bn", "vgg_style", "resnet50_style"} <= set(
+        names("scratch"))
+    expected = {"VGG16", "VGG19", "ResNet50", "ResNet50V2", "MobileNet", "MobileNetV2",
+                "DenseNet121", "Xception", "InceptionV3", "InceptionResNetV2",
+                *(f"EfficientNetB{i}" for i in range(8)), "EfficientNetV2B0", "ConvNeXtTiny"}
+    assert expected <= set(names("transfer"))
+    assert all(info.min_input <= info.default_input for info in MODELS.values())
+    with pytest.raises(ValueError, match="unknown architecture"):
+        model_info("LeNet")
