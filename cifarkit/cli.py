@@ -1,0 +1,271 @@
+"""`python -m cifarkit`: train, evaluate, predict, runs and datasets from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cifarkit import runs
+from cifarkit.config import ConfigError, RunConfig
+
+# Train flags: flag -> (dotted config field, type). One table instead of one block per flag.
+TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
+    "--name": ("name", str),
+    "--seed": ("seed", int),
+    "--source": ("data.source", str),
+    "--label-mode": ("data.label_mode", str),
+    "--classes": ("data.classes", lambda text: tuple(filter(None, text.split(",")))),
+    "--num-classes": ("data.num_classes", int),
+    "--data-path": ("data.path", str),
+    "--max-train": ("data.max_train_images", int),
+    "--max-test": ("data.max_test_images", int),
+    "--architecture": ("model.architecture", str),
+    "--input-size": ("model.input_size", int),
+    "--weights": ("model.weights", str),
+    "--trainable-fraction": ("model.trainable_fraction", float),
+    "--dropout": ("model.dropout", float),
+    "--optimizer": ("optimizer.name", str),
+    "--lr": ("optimizer.learning_rate", float),
+    "--schedule": ("optimizer.schedule", str),
+    "--epochs": ("training.epochs", int),
+    "--batch-size": ("training.batch_size", int),
+    "--steps-per-epoch": ("training.steps_per_epoch", int),
+    "--label-smoothing": ("training.label_smoothing", float),
+    "--rotation": ("augment.rotation", float),
+    "--zoom": ("augment.zoom", float),
+    "--shift": ("augment.shift", float),
+    "--contrast": ("augment.contrast", float),
+    "--brightness": ("augment.brightness", float),
+}
+TRAIN_SWITCHES: dict[str, str] = {
+    "--hflip": "augment.horizontal_flip",
+    "--vflip": "augment.vertical_flip",
+    "--early-stopping": "callbacks.early_stopping",
+    "--reduce-lr": "callbacks.reduce_lr",
+    "--mixed-precision": "training.mixed_precision",
+    "--xla": "training.jit_compile",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cifarkit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    _add_runs(commands)
+    _add_datasets(commands)
+    return parser
+
+
+def _add_train(commands: Any) -> None:
+    train = commands.add_parser("train", help="train a model (foreground, with a progress bar)",
+                                description="Train from a JSON config and/or flags. Flags "
+                                "override the config. --run-dir runs an existing run directory.")
+    train.add_argument("--config", type=Path, help="RunConfig JSON file")
+    train.add_argument("--run-dir", type=Path, help="train this existing run directory (worker)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--detach", action="store_true",
+                       help="start the run in the background and return its id")
+    for flag, (dotted, kind) in TRAIN_FLAGS.items():
+        train.add_argument(flag, dest=dotted, type=kind, default=None, help=f"sets {dotted}")
+    for flag, dotted in TRAIN_SWITCHES.items():
+        train.add_argument(flag, dest=dotted, action=argparse.BooleanOptionalAction,
+                           default=None, help=f"sets {dotted}")
+    train.set_defaults(handler=cmd_train)
+
+
+def _add_evaluate(commands: Any) -> None:
+    evaluate = commands.add_parser("evaluate", help="metrics and hardest classes of a run")
+    evaluate.add_argument("run", help="run id or directory")
+    evaluate.add_argument("--coarse", action="store_true", help="roll up to CIFAR-100 superclasses")
+    evaluate.add_argument("--top", type=int, default=5, help="how many hardest classes to list")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+
+def _add_predict(commands: Any) -> None:
+    predict = commands.add_parser("predict", help="top-k classes for image files")
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--run", action="append", required=True,
+                         help="run id or directory; repeat to average an ensemble")
+    predict.add_argument("--top", type=int, default=5)
+    predict.set_defaults(handler=cmd_predict)
+
+
+def _add_runs(commands: Any) -> None:
+    parser = commands.add_parser("runs", help="list, stop, resume or delete runs")
+    actions = parser.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every run with its status").set_defaults(handler=cmd_runs_list)
+    for action, handler in (("stop", cmd_runs_stop), ("resume", cmd_runs_resume),
+                            ("delete", cmd_runs_delete)):
+        sub = actions.add_parser(action, help=f"{action} a run")
+        sub.add_argument("run", help="run id or directory")
+        sub.set_defaults(handler=handler)
+
+
+def _add_datasets(commands: Any) -> None:
+    parser = commands.add_parser("datasets", help="list or download datasets")
+    actions = parser.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="datasets and where they are").set_defaults(
+        handler=cmd_datasets_list)
+    download = actions.add_parser("download", help="fetch an official CIFAR archive")
+    download.add_argument("name", choices=["cifar10", "cifar100"])
+    download.set_defaults(handler=cmd_datasets_download)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The JSON config (if any) with every given flag applied on top, validated."""
+    raw = json.loads(args.config.read_text()) if args.config else {}
+    for dotted in [*(d for d, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]:
+        value = getattr(args, dotted, None)
+        if value is not None:
+            _set_dotted(raw, dotted, value)
+    return RunConfig.from_dict(raw).validate()
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *sections, key = dotted.split(".")
+    for section in sections:
+        raw = raw.setdefault(section, {})
+    raw[key] = value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cifarkit import training
+
+    if args.run_dir:
+        status = training.train(args.run_dir, resume=args.resume, verbose=2)
+        return 0 if status.get("status") in ("completed", "stopped") else 1
+    config = config_from_args(args)
+    if args.detach:
+        run = runs.launch(config)
+        print(f"started run {run.run_id} in {run.path}")
+        return 0
+    run_dir = runs.create(config)
+    print(f"run {run_dir.name} in {run_dir}")
+    status = training.train(run_dir, verbose=1)
+    _print_status(status)
+    return 0 if status.get("status") in ("completed", "stopped") else 1
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"status: {status.get('status')}")
+    if status.get("error"):
+        print(f"error: {status['error']}")
+    for key in ("test_accuracy", "test_top5_accuracy", "test_macro_f1", "train_seconds",
+                "epochs_run", "trainable_params", "model_file_mb", "peak_memory_mb"):
+        if key in status:
+            print(f"{key}: {status[key]}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cifarkit import evaluation
+
+    run = runs.load(args.run)
+    if not run.has_predictions:
+        raise runs.RunError(f"run {run.run_id} has no test predictions yet ({run.status})")
+    predictions = evaluation.Predictions.load(run.path / "predictions.npz")
+    if args.coarse:
+        predictions = evaluation.coarse_predictions(predictions)
+    for key, value in evaluation.summary_metrics(predictions).items():
+        print(f"{key}: {value:.4f}")
+    table = evaluation.per_class_table(predictions)
+    print(f"\nhardest {args.top} classes:")
+    print(table.head(args.top).to_string(index=False))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cifarkit import predict
+
+    loaded = [runs.load(run) for run in args.run]
+    names = [list(run.class_names) for run in map(_run_classes, loaded)]
+    if any(n != names[0] for n in names):
+        raise runs.RunError("the runs of an ensemble must share the same classes")
+    models = [predict.load_model(run.path / "model.keras") for run in loaded]
+    size = models[0].input_shape[1]
+    for path in args.images:
+        image = predict.to_input(predict.read_image(path), size)
+        probs = predict.predict_probs(models, np.stack([image]))[0]
+        top = predict.top_k(probs, names[0], args.top)
+        ranked = ", ".join(f"{name} {p:.1%}" for name, p in top)
+        print(f"{path}: {ranked}")
+    return 0
+
+
+def _run_classes(run: runs.Run) -> Any:
+    from cifarkit import evaluation
+
+    return evaluation.Predictions.load(run.path / "predictions.npz")
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    header = f"{'run':44} {'status':12} {'epochs':>6} {'accuracy':>8}"
+    print(header)
+    for run in runs.list_runs():
+        accuracy = run.info.get("test_accuracy")
+        shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "-"
+        print(f"{run.run_id:44} {run.status:12} {run.info.get('epochs_run', 0):>6} {shown:>8}")
+    return 0
+
+
+def cmd_runs_stop(args: argparse.Namespace) -> int:
+    run = runs.stop(args.run)
+    print(f"asked run {run.run_id} to stop; it stops after the current batch")
+    return 0
+
+
+def cmd_runs_resume(args: argparse.Namespace) -> int:
+    run = runs.resume(args.run)
+    print(f"resumed run {run.run_id}")
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    runs.delete(args.run)
+    print(f"deleted run {args.run}")
+    return 0
+
+
+def cmd_datasets_list(args: argparse.Namespace) -> int:
+    from cifarkit import datasets
+
+    for info in datasets.catalog():
+        where = info.location or "not downloaded"
+        print(f"{info.key:10} {info.num_classes:>4} classes  {where}  — {info.title}")
+    return 0
+
+
+def cmd_datasets_download(args: argparse.Namespace) -> int:
+    from cifarkit import datasets
+
+    path = datasets.ensure_archive(args.name, progress=_print_progress)
+    print(f"\n{args.name} is at {path}")
+    return 0
+
+
+def _print_progress(done: int, total: int | None) -> None:
+    if total:
+        filled = int(30 * done / total)
+        sys.stdout.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done / 2**20:.1f} MB "
+                         f"of {total / 2**20:.1f} MB")
+    else:
+        sys.stdout.write(f"\r{done / 2**20:.1f} MB")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors print one clear line and exit 2 instead of a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+

@@ -1,0 +1,269 @@
+"""train(): one run from its config to every artifact in its run directory.
+
+This is what the worker process executes (`python -m cifarkit train --run-dir ...`). It never
+talks to the UI directly: everything a page shows is read back from the run directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from cifarkit import datasets, pipeline, rundir
+from cifarkit.config import RunConfig
+from cifarkit.evaluation import Predictions, summary_metrics
+from cifarkit.models.builder import build_model, model_stats, unfreeze_model
+from cifarkit.models.catalog import model_info
+
+BATCH_REPORT_SECONDS = 0.5  # write batch progress at most this often (keeps metrics.jsonl small)
+
+
+@dataclass
+class PreparedData:
+    """Everything fit/evaluate needs, built once per run."""
+
+    train: Any  # tf.data.Dataset
+    validation: Any
+    x_test: np.ndarray
+    y_test: np.ndarray
+    dataset: datasets.Dataset
+    steps_per_epoch: int
+
+
+def train(run_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[str, Any]:
+    """Run the training described by run_dir/config.json; return the final status dict.
+
+    Any failure is recorded as status "failed" with the error, so a crashed run explains itself.
+    """
+    run_dir = Path(run_dir)
+    rundir.update_status(run_dir, status="running", pid=os.getpid(), started=time.time(),
+                         error=None, finished=None)
+    try:
+        return _train(run_dir, resume, verbose)
+    except Exception as error:  # the run must record any failure before exiting
+        traceback.print_exc()
+        return rundir.update_status(run_dir, status="failed", finished=time.time(),
+                                    error=f"{type(error).__name__}: {error}")
+
+
+def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
+    config = RunConfig.load(run_dir / rundir.CONFIG).validate()
+    _configure_keras(config)
+    data = prepare_data(config)
+    done_epochs = rundir.completed_epochs(run_dir) if resume else 0
+    model = _resume_or_build(run_dir, config, data, resume and done_epochs > 0)
+    if not (resume and done_epochs > 0):
+        rundir.reset_metrics(run_dir)
+        done_epochs = 0
+    stats = model_stats(model)
+    rundir.update_status(run_dir, trainable_params=stats.trainable_params,
+                         non_trainable_params=stats.non_trainable_params,
+                         weights_mb=stats.weights_mb, num_classes=len(data.dataset.class_names),
+                         train_images=len(data.dataset.x_train),
+                         test_images=len(data.dataset.x_test))
+    rundir.clear_stop(run_dir)
+    progress = ProgressWriter(run_dir, data.steps_per_epoch)
+    model.fit(data.train, validation_data=data.validation, epochs=config.training.epochs,
+              initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch,
+              callbacks=_callbacks(config, run_dir, progress), verbose=verbose)
+    return _finish(run_dir, config, model, data, progress)
+
+
+def _configure_keras(config: RunConfig) -> None:
+    keras.utils.set_random_seed(config.seed)
+    policy = "mixed_float16" if config.training.mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def prepare_data(config: RunConfig) -> PreparedData:
+    """Load the dataset, carve validation from train, and build the tf.data pipelines."""
+    dataset = datasets.load(config.data)
+    num_classes = len(dataset.class_names)
+    (x_train, y_train), (x_val, y_val) = pipeline.split_validation(
+        dataset.x_train, dataset.y_train, config.data.validation_split, config.seed)
+    batch = config.training.batch_size
+    steps = config.training.steps_per_epoch
+    train = pipeline.make_dataset(x_train, y_train, num_classes, batch, training=True,
+                                  seed=config.seed, repeat=steps is not None)
+    validation = pipeline.make_dataset(x_val, y_val, num_classes, batch, training=False)
+    return PreparedData(train, validation, dataset.x_test, dataset.y_test, dataset,
+                        steps or math.ceil(len(x_train) / batch))
+
+
+def _resume_or_build(run_dir: Path, config: RunConfig, data: PreparedData,
+                     resume: bool) -> keras.Model:
+    last = run_dir / rundir.LAST_MODEL
+    if resume and last.is_file():
+        import cifarkit.models.layers  # noqa: F401 - registers custom layers for loading
+
+        return keras.saving.load_model(last, safe_mode=True)
+    info = model_info(config.model.architecture)
+    model = build_model(config, len(data.dataset.class_names), data.dataset.x_train.shape[1])
+    if info.kind == "transfer":
+        unfreeze_model(model, config.model.trainable_fraction)
+    model.compile(optimizer=make_optimizer(config, data.steps_per_epoch),
+                  loss=keras.losses.CategoricalCrossentropy(
+                      label_smoothing=config.training.label_smoothing),
+                  metrics=_metrics(len(data.dataset.class_names)),
+                  jit_compile=config.training.jit_compile)
+    return model
+
+
+def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
+    return [keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5")]
+
+
+def make_optimizer(config: RunConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured optimizer, with its learning-rate schedule over the whole run."""
+    opt = config.optimizer
+    rate = learning_rate(config, steps_per_epoch)
+    builders = {
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=opt.weight_decay),
+        "nadam": lambda: keras.optimizers.Nadam(rate),
+        "rmsprop": lambda: keras.optimizers.RMSprop(rate, momentum=opt.momentum),
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=opt.momentum, nesterov=opt.nesterov),
+        "adagrad": lambda: keras.optimizers.Adagrad(rate),
+    }
+    return builders[opt.name]()
+
+
+def learning_rate(config: RunConfig, steps_per_epoch: int) -> float | Any:
+    """A constant rate, or a cosine / one-cycle schedule stepping once per batch."""
+    peak = config.optimizer.learning_rate
+    total = max(1, steps_per_epoch * config.training.epochs)
+    if config.optimizer.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total)
+    if config.optimizer.schedule == "one_cycle":
+        warmup = max(1, int(0.3 * total))  # 30 % warm-up from peak/25, then cosine to 0
+        return keras.optimizers.schedules.CosineDecay(
+            peak / 25, decay_steps=max(1, total - warmup), warmup_target=peak, warmup_steps=warmup)
+    return peak
+
+
+def _callbacks(config: RunConfig, run_dir: Path,
+               progress: ProgressWriter) -> list[keras.callbacks.Callback]:
+    options = config.callbacks
+    callbacks: list[keras.callbacks.Callback] = [progress]
+    if options.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=options.early_stopping_monitor, patience=options.early_stopping_patience,
+            restore_best_weights=options.restore_best_weights))
+    if options.reduce_lr:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=options.reduce_lr_factor,
+            patience=options.reduce_lr_patience, min_lr=1e-6))
+    best_so_far = rundir.best_validation_accuracy(run_dir)
+    callbacks.append(keras.callbacks.ModelCheckpoint(
+        run_dir / rundir.BEST_MODEL, monitor="val_accuracy", mode="max",
+        save_best_only=options.checkpoint, initial_value_threshold=best_so_far))
+    callbacks.append(keras.callbacks.ModelCheckpoint(run_dir / rundir.LAST_MODEL))
+    return callbacks
+
+
+class ProgressWriter(keras.callbacks.Callback):
+    """Appends epoch and (throttled) batch progress to metrics.jsonl and honours the stop file."""
+
+    def __init__(self, run_dir: Path, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.steps = steps_per_epoch
+        self.stopped = False
+        self.train_seconds = rundir.read_status(run_dir).get("train_seconds") or 0.0
+        self._epoch_start = 0.0
+        self._last_report = 0.0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        if now - self._last_report >= BATCH_REPORT_SECONDS or batch + 1 == self.steps:
+            self._last_report = now
+            rundir.append_metrics(self.run_dir, {
+                "kind": "batch", "epoch": self._epoch, "step": batch + 1, "steps": self.steps,
+                "seconds": round(now - self._epoch_start, 3), **_floats(logs)})
+        if rundir.stop_requested(self.run_dir):
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self._epoch_start
+        self.train_seconds += seconds
+        row = {"kind": "epoch", "epoch": epoch + 1, "seconds": round(seconds, 3),
+               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+               "partial": self.stopped, **_floats(logs)}
+        rundir.append_metrics(self.run_dir, row)
+        rundir.update_status(self.run_dir, epochs_run=epoch + 1,
+                             train_seconds=round(self.train_seconds, 3),
+                             peak_memory_mb=peak_memory_mb())
+
+
+def _floats(logs: dict | None) -> dict[str, float]:
+    return {key: float(value) for key, value in (logs or {}).items()
+            if key != "learning_rate"}
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (Linux reports kilobytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _finish(run_dir: Path, config: RunConfig, model: keras.Model, data: PreparedData,
+            progress: ProgressWriter) -> dict[str, Any]:
+    best = _best_model(run_dir, model)
+    predictions = _predict_test(best, data, config.training.batch_size)
+    predictions.save(run_dir / rundir.PREDICTIONS)
+    metrics = summary_metrics(predictions)
+    (run_dir / rundir.EVAL).write_text(json.dumps(metrics, indent=2))
+    write_history_csv(run_dir)
+    status = "stopped" if progress.stopped else "completed"
+    return rundir.update_status(
+        run_dir, status=status, finished=time.time(), peak_memory_mb=peak_memory_mb(),
+        model_file_mb=round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3),
+        **{f"test_{key}": value for key, value in metrics.items()})
+
+
+def _best_model(run_dir: Path, model: keras.Model) -> keras.Model:
+    """The checkpointed best model, or the in-memory one if no epoch finished validation."""
+    best_path = run_dir / rundir.BEST_MODEL
+    if not best_path.is_file():
+        model.save(best_path)
+        return model
+    import cifarkit.models.layers  # noqa: F401 - registers custom layers for loading
+
+    return keras.saving.load_model(best_path, safe_mode=True)
+
+
+def _predict_test(model: keras.Model, data: PreparedData, batch_size: int) -> Predictions:
+    probs = model.predict(data.x_test.astype("float32"), batch_size=batch_size, verbose=0)
+    dataset = data.dataset
+    return Predictions(y_true=data.y_test, probs=probs.astype("float32"),
+                       class_names=list(dataset.class_names), images=data.x_test,
+                       coarse_names=dataset.coarse_names, fine_to_coarse=dataset.fine_to_coarse)
+
+
+def write_history_csv(run_dir: Path) -> None:
+    """history.csv: one row per epoch across all sessions of the run (resumes included)."""
+    rows = rundir.epoch_rows(run_dir)
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row if key != "kind"))
+    with open(run_dir / rundir.HISTORY, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({key: row.get(key) for key in columns} for row in rows)
