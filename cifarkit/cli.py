@@ -135,12 +135,12 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = None if args.run_dir else config_from_args(args)  # fail fast, before TensorFlow loads
     from cifarkit import training
 
-    if args.run_dir:
+    if config is None:
         status = training.train(args.run_dir, resume=args.resume, verbose=2)
         return 0 if status.get("status") in ("completed", "stopped") else 1
-    config = config_from_args(args)
     if args.detach:
         run = runs.launch(config)
         print(f"started run {run.run_id} in {run.path}")
@@ -237,8 +237,9 @@ def cmd_datasets_list(args: argparse.Namespace) -> int:
     from cifarkit import datasets
 
     for info in datasets.catalog():
-        where = info.location or "not downloaded"
-        print(f"{info.key:10} {info.num_classes:>4} classes  {where}  — {info.title}")
+        where = info.location or ("not downloaded" if info.key != "folder" else "your images")
+        classes = f"{info.num_classes} classes" if info.num_classes else "any classes"
+        print(f"{info.key:10} {classes:>12}  {info.title}  [{where}]")
     return 0
 
 

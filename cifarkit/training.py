@@ -75,7 +75,7 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     rundir.clear_stop(run_dir)
     progress = ProgressWriter(run_dir, data.steps_per_epoch)
     model.fit(data.train, validation_data=data.validation, epochs=config.training.epochs,
-              initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch,
+              initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,
               callbacks=_callbacks(config, run_dir, progress), verbose=verbose)
     return _finish(run_dir, config, model, data, progress)
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test is seeded, runs in its own runs folder, and finds the real samples."""
+"""Shared fixtures: every test is seeded, has its own runs folder, and finds the real samples."""
 
 from __future__ import annotations
 

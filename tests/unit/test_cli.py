@@ -1,0 +1,115 @@
+"""`python -m cifarkit`: the commands a user types, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cifarkit import cli, rundir, runs, settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cifarkit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "cifarkit", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["runs"],
+                                     ["runs", "list"], ["datasets"], ["datasets", "download"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.build_parser().parse_args([*command, "--help"])
+    assert caught.value.code == 0
+
+
+def test_flags_override_the_json_config(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"training": {"epochs": 7, "batch_size": 16}}))
+    args = cli.build_parser().parse_args(
+        ["train", "--config", str(config_file), "--epochs", "2", "--classes", "cat,dog",
+         "--source", "cifar10", "--no-hflip", "--architecture", "MobileNet"])
+    config = cli.config_from_args(args)
+    assert config.training.epochs == 2 and config.training.batch_size == 16
+    assert config.data.classes == ("cat", "dog")
+    assert config.augment.horizontal_flip is False
+    assert config.model.architecture == "MobileNet"
+
+
+def test_a_bad_flag_value_names_the_field() -> None:
+    result = cifarkit("train", "--epochs", "0")
+    assert result.returncode == 2
+    assert "training.epochs" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_run_is_a_clear_error() -> None:
+    assert cli.main(["runs", "stop", "nope"]) == 2
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict_and_manage_runs(tmp_path: Path) -> None:
+    trained = cifarkit("train", "--source", "digits", "--architecture", "simple_cnn",
+                       "--epochs", "1", "--max-train", "200", "--max-test", "50",
+                       "--batch-size", "32", "--name", "cli-run")
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "status: completed" in trained.stdout
+    [run] = runs.list_runs()
+    assert run.name == "cli-run" and run.status == "completed"
+
+    listed = cifarkit("runs", "list")
+    assert run.run_id in listed.stdout and "completed" in listed.stdout
+
+    evaluated = cifarkit("evaluate", run.run_id, "--top", "3")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy:" in evaluated.stdout and "macro_f1:" in evaluated.stdout
+
+    image_path = tmp_path / "digit.png"
+    Image.fromarray(run_first_test_image(run)).save(image_path)
+    predicted = cifarkit("predict", str(image_path), "--run", run.run_id, "--run", run.run_id)
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.startswith(str(image_path)) and "%" in predicted.stdout
+
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    failed = cifarkit("predict", str(broken), "--run", run.run_id)
+    assert failed.returncode == 2 and "broken.png" in failed.stderr
+
+    deleted = cifarkit("runs", "delete", run.run_id)
+    assert deleted.returncode == 0 and not run.path.exists()
+
+
+def run_first_test_image(run: runs.Run) -> np.ndarray:
+    with np.load(run.path / rundir.PREDICTIONS) as saved:
+        return saved["images"][0]
+
+
+def test_datasets_list_shows_the_embedded_default() -> None:
+    listed = cifarkit("datasets", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "digits" in listed.stdout and "cifar100" in listed.stdout
+
+
+def test_download_offline_names_file_and_folder(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from cifarkit import datasets
+
+    monkeypatch.delenv("CIFARKIT_DATA_DIR", raising=False)
+    real = datasets.ensure_archive
+
+    def offline(source, progress=None, url=None):  # the real call, pointed at a dead port
+        return real(source, progress=progress, url="http://127.0.0.1:9/cifar-10-python.tar.gz")
+
+    monkeypatch.setattr(datasets, "ensure_archive", offline)
+    assert cli.main(["datasets", "download", "cifar10"]) == 2
+    message = capsys.readouterr().err
+    assert "cifar-10-python.tar.gz" in message
+    assert str(settings.cache_dir()) in message
