@@ -1,0 +1,667 @@
+"""Datasets as uint8 arrays plus class names: CIFAR-10/100, image folders (or .zip), offline digits.
+
+Everything a user can get wrong (a missing, truncated or tampered archive, an empty folder, an
+unknown class name) raises DatasetError whose message names the file or folder, because the app and
+the command line show that message as it is.
+
+scikit-learn is imported inside the functions that need it: `catalog()` backs the Home page and
+`python -m cifarkit datasets list`, which should not wait a second for scikit-learn to import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import os
+import pickle
+import struct
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, NamedTuple
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cifarkit import settings
+from cifarkit.config import DataConfig
+from cifarkit.labels import (
+    CIFAR10_LABELS,
+    CIFAR100_COARSE_LABELS,
+    CIFAR100_FINE_LABELS,
+    CIFAR100_FINE_TO_COARSE,
+    DIGITS_LABELS,
+)
+
+Progress = Callable[[int, int | None], None]  # (bytes done, total bytes or None when unknown)
+
+_CHUNK_BYTES = 1 << 20  # download read size: 1 MiB keeps progress updates frequent but cheap
+_TIMEOUT_S = 30  # seconds without a byte from the server before a download counts as failed
+_SPLIT_SEED = 0  # fixed, so every run of a dataset sees the same test split and the same caps
+_SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "test", "valid": "test",
+                  "validation": "test"}
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be loaded; the message names the file or folder and what is wrong."""
+
+
+class DatasetUnavailable(DatasetError):
+    """An official archive neither on disk nor downloadable (offline, blocked, HTTP error)."""
+
+
+@dataclass
+class Dataset:
+    """Images and labels of one dataset, already split into train and test."""
+
+    name: str  # human readable, e.g. "CIFAR-100 fine (20 classes)"
+    x_train: np.ndarray  # uint8 (N, S, S, 3)
+    y_train: np.ndarray  # int64 (N,), values 0..len(class_names)-1
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    coarse_names: list[str] | None = None  # CIFAR-100 fine labels only: all 20 superclasses
+    fine_to_coarse: np.ndarray | None = None  # class index (in THIS dataset) -> coarse index
+    skipped: int = 0  # image-folder files that could not be read as images
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One row of the dataset catalog shown on the Home page and by `datasets list`."""
+
+    key: str
+    title: str
+    description: str
+    num_classes: int | None
+    available: bool
+    location: str | None
+
+
+@dataclass(frozen=True)
+class _Archive:
+    """Where an official CIFAR archive comes from and what it holds."""
+
+    title: str
+    file_name: str  # the official .tar.gz
+    folder: str  # the folder the .tar.gz unpacks to
+    url: str
+    md5: str
+    meta: str
+    train: tuple[str, ...]
+    test: str
+
+
+_ARCHIVES = {
+    "cifar10": _Archive(
+        "CIFAR-10", "cifar-10-python.tar.gz", "cifar-10-batches-py",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a", "batches.meta",
+        tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
+    ),
+    "cifar100": _Archive(
+        "CIFAR-100", "cifar-100-python.tar.gz", "cifar-100-python",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85", "meta", ("train",), "test",
+    ),
+}
+
+
+def _archive(source: str) -> _Archive:
+    if source not in _ARCHIVES:
+        raise DatasetError(f"unknown CIFAR source {source!r}; expected one of {sorted(_ARCHIVES)}")
+    return _ARCHIVES[source]
+
+
+def _titled(title: str, num_classes: int) -> str:
+    return f"{title} ({num_classes} classes)"
+
+
+# --- the one entry point
+
+
+def load(spec: DataConfig, progress: Progress | None = None) -> Dataset:
+    """Load what a DataConfig describes: source, label mode, class subset, then the caps."""
+    dataset = _load_source(spec, progress)
+    dataset = _select_classes(dataset, spec.classes, spec.num_classes)
+    return _cap(dataset, spec.max_train_images, spec.max_test_images)
+
+
+def _load_source(spec: DataConfig, progress: Progress | None) -> Dataset:
+    if spec.source == "digits":
+        return load_digits(spec.image_size)
+    if spec.source == "folder":
+        if not spec.path:
+            raise DatasetError("a folder dataset needs the path of a folder or .zip (data.path)")
+        return load_image_folder(spec.path, spec.image_size, seed=_SPLIT_SEED)
+    if spec.source in _ARCHIVES:
+        path = Path(spec.path) if spec.path else ensure_archive(spec.source, progress)
+        return load_cifar_archive(path, spec.source, spec.label_mode)
+    raise DatasetError(f"unknown data source {spec.source!r}; expected digits, cifar10, cifar100 "
+                       "or folder")
+
+
+def _select_classes(dataset: Dataset, names: tuple[str, ...], count: int | None) -> Dataset:
+    """Keep the named classes (or the first `count`), relabelled 0..k-1 in the order given."""
+    if names:
+        unknown = [name for name in names if name not in dataset.class_names]
+        if unknown:
+            raise DatasetError(f"unknown class name(s) {unknown} in {dataset.name}")
+        indices = [dataset.class_names.index(name) for name in names]
+    elif count is not None:
+        if not 1 <= count <= dataset.num_classes:
+            raise DatasetError(f"{dataset.name} has {dataset.num_classes} classes, cannot keep "
+                               f"the first {count}")
+        indices = list(range(count))
+    else:
+        return dataset
+    lookup = np.full(dataset.num_classes, -1, dtype=np.int64)
+    lookup[indices] = np.arange(len(indices))
+    x_train, y_train = _relabel(dataset.x_train, dataset.y_train, lookup)
+    x_test, y_test = _relabel(dataset.x_test, dataset.y_test, lookup)
+    fine_to_coarse = None if dataset.fine_to_coarse is None else dataset.fine_to_coarse[indices]
+    return replace(dataset, name=_titled(dataset.name.rsplit(" (", 1)[0], len(indices)),
+                   x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                   class_names=[dataset.class_names[i] for i in indices],
+                   fine_to_coarse=fine_to_coarse)
+
+
+def _relabel(x: np.ndarray, y: np.ndarray, lookup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    new = lookup[y]
+    keep = new >= 0
+    return x[keep], new[keep]
+
+
+def _cap(dataset: Dataset, max_train: int | None, max_test: int | None) -> Dataset:
+    x_train, y_train = _capped(dataset.x_train, dataset.y_train, max_train)
+    x_test, y_test = _capped(dataset.x_test, dataset.y_test, max_test)
+    return replace(dataset, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def _capped(x: np.ndarray, y: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    if limit is None or limit >= len(y):
+        return x, y
+    if limit < 1:
+        raise DatasetError(f"an image cap must be at least 1, got {limit}")
+    keep, _ = _split(y, _SPLIT_SEED, train_size=limit)
+    return x[keep], y[keep]
+
+
+def _split(labels: np.ndarray, seed: int, **sizes: float) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (sorted) index split, stratified when every class has enough images for it."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(labels))
+    try:
+        first, second = train_test_split(indices, random_state=seed, stratify=labels, **sizes)
+    except ValueError:  # a class too rare to appear on both sides: fall back to a plain split
+        first, second = train_test_split(indices, random_state=seed, **sizes)
+    return np.sort(first), np.sort(second)
+
+
+# --- embedded digits
+
+
+def load_digits(image_size: int = 32) -> Dataset:
+    """scikit-learn's 8×8 handwritten digits as RGB images: real data that needs no network."""
+    from sklearn import datasets as sk_datasets
+
+    if image_size < 1:
+        raise DatasetError(f"image_size must be at least 1, got {image_size}")
+    bunch = sk_datasets.load_digits()
+    gray = np.rint(bunch.images * (255 / 16)).astype(np.uint8)  # pixel values are 0..16
+    size = (image_size, image_size)
+    big = np.stack([np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+                    for image in gray])
+    images = np.repeat(big[..., None], 3, axis=-1)
+    labels = bunch.target.astype(np.int64)
+    train, test = _split(labels, _SPLIT_SEED, test_size=0.2)
+    return Dataset(_titled("Digits", len(DIGITS_LABELS)), images[train], labels[train],
+                   images[test], labels[test], list(DIGITS_LABELS))
+
+
+# --- official CIFAR archives
+
+
+def _numpy_globals() -> dict[tuple[str, str], Any]:
+    """The only globals a CIFAR pickle needs: what numpy uses to rebuild an array."""
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray,
+                                           ("numpy", "dtype"): np.dtype}
+    for package in ("numpy.core", "numpy._core"):
+        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
+    return allowed
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Refuses every global but numpy's array rebuilders, so a tampered pickle runs no code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        target = _numpy_globals().get((module, name))
+        if target is None:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR pickle holds "
+                                         "only numpy arrays, lists and strings")
+        return target
+
+
+def _unpickle(data: bytes, where: str) -> dict[bytes, Any]:
+    try:
+        value = _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, ImportError, OverflowError, MemoryError) as error:
+        raise DatasetError(f"{where} is not a valid CIFAR pickle: {error}") from None
+    if not isinstance(value, dict):
+        raise DatasetError(f"{where} is not a CIFAR pickle: expected a dict, got "
+                           f"{type(value).__name__}")
+    return value
+
+
+def load_cifar_archive(path: str | Path, source: str, label_mode: str = "fine") -> Dataset:
+    """Read an official CIFAR-10/100 python archive (.tar.gz or its extracted folder) safely."""
+    archive = _archive(source)
+    if label_mode not in ("fine", "coarse"):
+        raise DatasetError(f"label_mode must be 'fine' or 'coarse', got {label_mode!r}")
+    members = _read_members(Path(path), archive)
+    batches = {name: _unpickle(data, where) for name, (data, where) in members.items()}
+    if source == "cifar10":
+        return _cifar10(archive, batches, members)
+    return _cifar100(archive, batches, members, label_mode)
+
+
+def _cifar10(archive: _Archive, batches: dict[str, dict], members: dict) -> Dataset:
+    names = _names(batches[archive.meta], b"label_names", members[archive.meta][1], CIFAR10_LABELS)
+    train = [_batch(batches[m], b"labels", members[m][1], len(names)) for m in archive.train]
+    x_test, y_test = _batch(batches[archive.test], b"labels", members[archive.test][1], len(names))
+    return Dataset(_titled(archive.title, len(names)),
+                   np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
+                   x_test, y_test, names)
+
+
+def _cifar100(archive: _Archive, batches: dict[str, dict], members: dict,
+              label_mode: str) -> Dataset:
+    meta, meta_where = batches[archive.meta], members[archive.meta][1]
+    fine = _names(meta, b"fine_label_names", meta_where, CIFAR100_FINE_LABELS)
+    coarse = _names(meta, b"coarse_label_names", meta_where, CIFAR100_COARSE_LABELS)
+    names = fine if label_mode == "fine" else coarse
+    key = b"fine_labels" if label_mode == "fine" else b"coarse_labels"
+    (train,), test = archive.train, archive.test
+    x_train, y_train = _batch(batches[train], key, members[train][1], len(names))
+    x_test, y_test = _batch(batches[test], key, members[test][1], len(names))
+    title = f"{archive.title} {label_mode}"
+    if label_mode == "coarse":
+        return Dataset(_titled(title, len(names)), x_train, y_train, x_test, y_test, names)
+    return Dataset(_titled(title, len(names)), x_train, y_train, x_test, y_test, names,
+                   coarse_names=coarse,
+                   fine_to_coarse=np.asarray(CIFAR100_FINE_TO_COARSE, dtype=np.int64))
+
+
+def _names(meta: dict, key: bytes, where: str, expected: tuple[str, ...]) -> list[str]:
+    """Label names from the meta pickle; they must be the official ones the label tables assume."""
+    raw = meta.get(key)
+    if not isinstance(raw, list) or not all(isinstance(n, (bytes, str)) for n in raw):
+        raise DatasetError(f"{where} has no list of label names under {key.decode()!r}")
+    names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in raw]
+    if tuple(names) != expected:
+        raise DatasetError(f"{where} lists unexpected label names under {key.decode()!r}: not "
+                           "the official archive")
+    return names
+
+
+def _batch(batch: dict, label_key: bytes, where: str,
+           num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of 3072 bytes (R, G, B planes of 32×32) -> (N, 32, 32, 3) uint8, labels -> int64."""
+    data = batch.get(b"data")
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == 3 * 32 * 32):
+        raise DatasetError(f"{where} has no 'data' array of uint8 rows of 3072 values")
+    try:
+        labels = np.asarray(batch.get(label_key), dtype=np.int64)
+    except (TypeError, ValueError):
+        labels = np.full(0, -1)
+    in_range = labels.size == 0 or (labels.min() >= 0 and labels.max() < num_classes)
+    if labels.shape != (len(data),) or not in_range:
+        raise DatasetError(f"{where} has no valid {label_key.decode()!r} for its "
+                           f"{len(data)} images")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+def _read_members(path: Path, archive: _Archive) -> dict[str, tuple[bytes, str]]:
+    """member name -> (bytes, where to name it in errors), from the .tar.gz or extracted folder."""
+    wanted = {archive.meta, archive.test, *archive.train}
+    if path.is_dir():
+        root = path if (path / archive.meta).is_file() else path / archive.folder
+        found = {name: (root / name).read_bytes() for name in wanted if (root / name).is_file()}
+        where = {name: str(root / name) for name in wanted}
+    elif path.is_file():
+        found = _read_tar(path, wanted)
+        where = {name: f"{path} (member {name})" for name in wanted}
+    else:
+        raise DatasetError(f"{path} does not exist: expected {archive.file_name} or its extracted "
+                           f"folder {archive.folder}/")
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DatasetError(f"{path} lacks {', '.join(missing)}: not the official {archive.title} "
+                           f"python archive ({archive.file_name}) or its folder {archive.folder}/")
+    return {name: (data, where[name]) for name, data in found.items()}
+
+
+def _read_tar(path: Path, wanted: set[str]) -> dict[str, bytes]:
+    """The wanted members (by base name) read into memory in one pass; nothing is extracted."""
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                name = PurePosixPath(member.name).name
+                if member.isfile() and name in wanted and name not in found:
+                    handle = tar.extractfile(member)
+                    found[name] = handle.read() if handle else b""
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+        raise DatasetError(f"{path} is not a readable .tar.gz archive (truncated or another kind "
+                           f"of file?): {error}") from None
+    return found
+
+
+# --- finding and downloading
+
+
+def _candidates(folder: Path, archive: _Archive) -> list[Path]:
+    """Our file name, its extracted folder, and where Keras 3 extracts it in its own cache."""
+    return [folder / archive.file_name, folder / archive.folder,
+            folder / f"{archive.folder}-target" / archive.folder]
+
+
+def find_archive(source: str) -> Path | None:
+    """The archive (or extracted folder) in settings.data_dir(), else settings.cache_dir()."""
+    archive = _archive(source)
+    for folder in (settings.data_dir(), settings.cache_dir()):
+        if folder is None:
+            continue
+        for candidate in _candidates(folder, archive):
+            if candidate.is_file() or (candidate / archive.meta).is_file():
+                return candidate
+    return None
+
+
+def ensure_archive(source: str, progress: Progress | None = None, url: str | None = None) -> Path:
+    """The archive on disk, downloaded into settings.cache_dir() on first use.
+
+    The official md5 is checked only for the official URL: another `url` (a mirror, a test server)
+    serves a file whose checksum we cannot know; loading it still validates its contents.
+    """
+    archive = _archive(source)
+    found = find_archive(source)
+    if found is not None:
+        return found
+    url = url or archive.url
+    dest = settings.cache_dir() / archive.file_name
+    try:
+        return download(url, dest, md5=archive.md5 if url == archive.url else None,
+                        progress=progress)
+    except DatasetUnavailable as error:
+        data_dir = settings.data_dir()
+        named = f"(currently {data_dir})" if data_dir else "(currently unset)"
+        raise DatasetUnavailable(
+            f"{error}. To use {archive.title} offline, download {archive.file_name} from "
+            f"{archive.url} elsewhere and put it in {dest.parent}, or in the folder that the "
+            f"CIFARKIT_DATA_DIR environment variable names {named}.") from None
+
+
+def download(url: str, dest: Path, md5: str | None = None,
+             progress: Progress | None = None) -> Path:
+    """Stream `url` to `dest` via a temp file in the same folder, so `dest` is whole or absent."""
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
+                                             suffix=".part")
+    except OSError as error:
+        raise DatasetError(f"cannot write {dest.name} into {dest.parent}: {error}") from None
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            digest = _stream(url, out, dest.name, progress)
+        if md5 and digest != md5.lower():
+            raise DatasetError(f"{dest.name} downloaded from {url} is corrupt: md5 {digest}, "
+                               f"expected {md5}")
+        os.replace(temp, dest)
+    finally:
+        temp.unlink(missing_ok=True)
+    return dest
+
+
+def _stream(url: str, out: BinaryIO, file_name: str, progress: Progress | None) -> str:
+    """Copy the response body to `out` in chunks, reporting progress; returns the md5 hex digest."""
+    digest = hashlib.md5(usedforsecurity=False)
+    done = 0
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if progress:
+                progress(0, total)
+            while chunk := response.read(_CHUNK_BYTES):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+    except (OSError, http.client.HTTPException, ValueError) as error:  # URLError is an OSError
+        raise DatasetUnavailable(f"could not download {file_name} from {url} ({error})") from None
+    if total is not None and done != total:
+        raise DatasetUnavailable(f"could not download {file_name} from {url}: got {done} of "
+                                 f"{total} bytes")
+    return digest.hexdigest()
+
+
+def catalog() -> list[DatasetInfo]:
+    """What can be trained on here, and where each dataset is (or would be) found."""
+    rows = [DatasetInfo("digits", "Digits (offline demo)",
+                        "scikit-learn's 1,797 handwritten digits, 8×8 upscaled to RGB; always "
+                        "available", len(DIGITS_LABELS), True, "embedded (scikit-learn)")]
+    described = {"cifar10": ("60,000 32×32 colour images in 10 classes", len(CIFAR10_LABELS)),
+                 "cifar100": ("60,000 32×32 colour images in 100 fine classes grouped into 20 "
+                              "superclasses", len(CIFAR100_FINE_LABELS))}
+    for key, (description, num_classes) in described.items():
+        found = find_archive(key)
+        note = "" if found else f"; downloaded on first use ({_ARCHIVES[key].file_name})"
+        rows.append(DatasetInfo(key, _ARCHIVES[key].title, description + note, num_classes,
+                                found is not None, str(found) if found else None))
+    rows.append(DatasetInfo("folder", "Your images",
+                            "upload a folder or .zip with one sub-folder of images per class "
+                            "(optionally inside train/ and test/)", None, True, None))
+    return rows
+
+
+# --- image folders and zips
+
+_Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the file's bytes)
+
+
+def load_image_folder(path: str | Path, image_size: int = 32, test_fraction: float = 0.2,
+                      seed: int = 0) -> Dataset:
+    """Images sorted into one sub-folder per class (a folder or a .zip), as a Dataset.
+
+    Images are centre-cropped to a square, then resized (aspect ratio kept, like CIFAR's square
+    crops); transparency is flattened onto white. Files that are not readable images are skipped
+    and counted in `skipped`. A train/ and test/ (or val/) pair of folders is used as the split;
+    otherwise a seeded, stratified `test_fraction` of the images becomes the test set.
+    """
+    root = Path(path)
+    if image_size < 1:
+        raise DatasetError(f"image_size must be at least 1, got {image_size}")
+    if not 0.0 < test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must be above 0 and below 1, got {test_fraction}")
+    with _open_tree(root) as entries:
+        train_entries, test_entries = _split_layout(_unwrap(entries))
+        train = _decode_all(train_entries, image_size)
+        test = _decode_all(test_entries, image_size) if test_entries is not None else None
+    return _folder_dataset(root, train, test, test_fraction, seed)
+
+
+@contextmanager
+def _open_tree(root: Path) -> Iterator[list[_Entry]]:
+    """Every non-hidden file under a folder or inside a .zip, read lazily; zips stay in memory."""
+    if root.is_dir():
+        yield _folder_entries(root)
+    elif root.is_file() and zipfile.is_zipfile(root):
+        try:
+            with zipfile.ZipFile(root) as archive:
+                yield _zip_entries(archive, root)
+        except zipfile.BadZipFile as error:
+            raise DatasetError(f"{root} is not a readable .zip file: {error}") from None
+    elif root.exists():
+        raise DatasetError(f"{root} is neither a folder nor a .zip file")
+    else:
+        raise DatasetError(f"{root} does not exist")
+
+
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+
+
+def _folder_entries(root: Path) -> list[_Entry]:
+    entries: list[_Entry] = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            file = Path(folder) / name
+            parts = file.relative_to(root).parts
+            if not _hidden(parts):
+                entries.append((parts, file.read_bytes))
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+def _zip_entries(archive: zipfile.ZipFile, root: Path) -> list[_Entry]:
+    entries: list[_Entry] = []
+    for info in archive.infolist():
+        parts = _safe_zip_parts(info.filename, root)
+        if not info.is_dir() and parts and not _hidden(parts):
+            entries.append((parts, lambda info=info: archive.read(info)))
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+def _safe_zip_parts(name: str, root: Path) -> tuple[str, ...]:
+    """An entry's path parts; absolute paths and '..' (zip-slip) make the whole zip suspect."""
+    posix = name.replace("\\", "/")
+    parts = tuple(part for part in posix.split("/") if part not in ("", "."))
+    if posix.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        raise DatasetError(f"{root} holds an unsafe entry {name!r} (absolute path or '..'); "
+                           "refusing to read this zip")
+    return parts
+
+
+def _unwrap(entries: list[_Entry]) -> list[_Entry]:
+    """Drop loose top-level files and single wrapping folders (a zip of one folder, say)."""
+    while True:
+        entries = [(parts, read) for parts, read in entries if len(parts) >= 2]
+        tops = {parts[0] for parts, _ in entries}
+        if (len(tops) != 1 or next(iter(tops)).lower() in _SPLIT_FOLDERS
+                or any(len(parts) < 3 for parts, _ in entries)):
+            return entries
+        entries = [(parts[1:], read) for parts, read in entries]
+
+
+def _split_layout(entries: list[_Entry]) -> tuple[list[_Entry], list[_Entry] | None]:
+    """(train, test) entries of a train/ + test/ layout (test None: carve one), else (all, None)."""
+    by_top: dict[str, list[_Entry]] = {}
+    for parts, read in entries:
+        by_top.setdefault(parts[0].lower(), []).append((parts[1:], read))
+    if "train" not in by_top:
+        return entries, None
+    test_tops = [top for top, role in _SPLIT_FOLDERS.items() if role == "test" and top in by_top]
+    test = by_top[test_tops[0]] if test_tops else None
+    return by_top["train"], test
+
+
+class _Decoded(NamedTuple):
+    images: list[np.ndarray]
+    classes: list[str]  # the class folder of each image
+    skipped: int  # files that were not readable images
+
+
+def _decode_all(entries: list[_Entry], size: int) -> _Decoded:
+    decoded = _Decoded([], [], 0)
+    skipped = 0
+    for parts, read in entries:
+        if len(parts) < 2:  # a loose file beside the class folders
+            continue
+        image = _decode(read, size)
+        if image is None:
+            skipped += 1
+        else:
+            decoded.images.append(image)
+            decoded.classes.append(parts[0])
+    return decoded._replace(skipped=skipped)
+
+
+def _decode(read: Callable[[], bytes], size: int) -> np.ndarray | None:
+    """One file as a (size, size, 3) uint8 array, or None when it is not a readable image."""
+    try:
+        with Image.open(io.BytesIO(read())) as image:
+            image.draft(None, (size, size))  # JPEG: decode at a reduced scale, much faster
+            rgb = _to_rgb(ImageOps.exif_transpose(image))
+        return np.asarray(ImageOps.fit(rgb, (size, size), Image.Resampling.BICUBIC),
+                          dtype=np.uint8)
+    except (OSError, ValueError, TypeError, SyntaxError, EOFError, RuntimeError, struct.error,
+            NotImplementedError, zlib.error, zipfile.BadZipFile, Image.DecompressionBombError):
+        return None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode as RGB: alpha flattened onto white, 16-bit grey scaled down to 8 bits."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255 / 65535 if values.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _folder_dataset(root: Path, train: _Decoded, test: _Decoded | None, test_fraction: float,
+                    seed: int) -> Dataset:
+    class_names = sorted(set(train.classes))
+    if len(class_names) < 2:
+        raise DatasetError(f"found {len(train.images)} readable images in {len(class_names)} "
+                           f"class folder(s) in {root}: expected one sub-folder of images per "
+                           "class, at least 2 classes")
+    index = {name: i for i, name in enumerate(class_names)}
+    x = np.stack(train.images)
+    y = np.asarray([index[name] for name in train.classes], dtype=np.int64)
+    skipped = train.skipped
+    if test is None:
+        train_idx, test_idx = _split(y, seed, test_size=test_fraction)
+        x_test, y_test = x[test_idx], y[test_idx]
+        x, y = x[train_idx], y[train_idx]
+    else:
+        skipped += test.skipped
+        strangers = sorted(set(test.classes) - set(class_names))
+        if strangers:
+            raise DatasetError(f"the test folder in {root} has classes missing from train/: "
+                               f"{strangers}")
+        if not test.images:
+            raise DatasetError(f"the test folder in {root} holds no readable images")
+        x_test = np.stack(test.images)
+        y_test = np.asarray([index[name] for name in test.classes], dtype=np.int64)
+    title = f"Folder {root.stem if root.is_file() else root.name}"
+    return Dataset(_titled(title, len(class_names)), x, y, x_test, y_test,
+                   class_names, skipped=skipped)
+
