@@ -1,0 +1,195 @@
+"""Plotly figures shared by the pages (plotly only: no streamlit, no keras).
+
+Each function takes plain data (lists of dicts, arrays, DataFrames) and returns a go.Figure, so
+figures are testable without a browser and identical wherever they appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+
+
+# --- Data page and Train page
+
+TRAIN_COLOR = "#2563eb"  # train split / training curves
+TEST_COLOR = "#f97316"  # test split / validation curves
+
+
+def class_counts(class_names: Sequence[str], train_counts: Sequence[int],
+                 test_counts: Sequence[int] | None = None) -> go.Figure:
+    """Images per class as grouped bars, so an unbalanced dataset is visible at a glance."""
+    figure = go.Figure()
+    figure.add_bar(x=list(class_names), y=list(train_counts), name="train",
+                   marker_color=TRAIN_COLOR)
+    if test_counts is not None:
+        figure.add_bar(x=list(class_names), y=list(test_counts), name="test",
+                       marker_color=TEST_COLOR)
+    figure.update_layout(template=TEMPLATE, barmode="group", xaxis_title="class",
+                         yaxis_title="images", height=360, margin={"t": 30, "b": 10},
+                         legend={"orientation": "h", "y": 1.12})
+    figure.update_xaxes(tickangle=-45 if len(class_names) > 12 else 0)
+    return figure
+
+
+def training_curves(rows: Sequence[dict[str, Any]]) -> go.Figure:
+    """Loss and accuracy per epoch side by side: train solid, validation dashed.
+
+    `rows` are the epoch rows of metrics.jsonl (cifarkit.rundir.epoch_rows); missing keys are
+    skipped, so a run that has not validated yet still draws its training curve.
+    """
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"),
+                           horizontal_spacing=0.08)
+    for column, key in ((1, "loss"), (2, "accuracy")):
+        for prefix, name, color, dash in (("", "train", TRAIN_COLOR, "solid"),
+                                          ("val_", "validation", TEST_COLOR, "dash")):
+            points = [(row["epoch"], row[prefix + key]) for row in rows
+                      if isinstance(row.get(prefix + key), (int, float))]
+            if not points:
+                continue
+            epochs, values = zip(*points, strict=True)
+            figure.add_scatter(x=epochs, y=values, mode="lines+markers", row=1, col=column,
+                               name=name, legendgroup=name, showlegend=column == 1,
+                               line={"color": color, "dash": dash, "width": 2},
+                               hovertemplate=f"epoch %{{x}}<br>{name} {key} %{{y:.4f}}"
+                               "<extra></extra>")
+        figure.update_xaxes(title_text="epoch", row=1, col=column,
+                            dtick=1 if len(rows) <= 12 else None)
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    figure.update_layout(template=TEMPLATE, height=340, margin={"t": 40, "b": 10},
+                         legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+# --- Runs, Errors and Predict pages -------------------------------------------------------------
+
+# Axis titles for the columns of compare.runs_table and the metrics of epoch curves.
+AXIS_TITLES = {
+    "accuracy": "Test accuracy", "top5_accuracy": "Top-5 accuracy", "macro_f1": "Macro F1",
+    "train_seconds": "Training time (s)", "weights_mb": "Weights in memory (MB)",
+    "model_file_mb": "Model file (MB)", "trainable_params": "Trainable parameters",
+    "params": "Parameters (trainable + frozen)", "val_accuracy": "Validation accuracy",
+    "val_loss": "Validation loss", "loss": "Training loss", "epoch": "Epoch",
+}
+CONFUSION_TEXT_MAX_CLASSES = 20  # above this, numbers in cells are unreadable: hover only
+SCATTER_LABEL_MAX_RUNS = 12  # above this, run names next to the dots overlap: hover only
+# 0–100 % axis; the 2 % headroom keeps the "100%" tick label from being clipped.
+PROBABILITY_AXIS = {"range": [0, 1.02], "tickformat": ".0%", "dtick": 0.2}
+
+
+def _title(column: str) -> str:
+    return AXIS_TITLES.get(column, column.replace("_", " "))
+
+
+def runs_scatter(table: pd.DataFrame, x: str, y: str = "accuracy", log_x: bool = False,
+                 title: str | None = None) -> go.Figure:
+    """One dot per run (coloured by model, run name on hover): what does accuracy cost?"""
+    data = table.dropna(subset=[x, y])
+    labelled = len(data) <= SCATTER_LABEL_MAX_RUNS
+    figure = px.scatter(data, x=x, y=y, color="model", hover_name="name", log_x=log_x,
+                        text="name" if labelled else None,
+                        hover_data={"data": True, "status": True, x: True, y: ":.3f"},
+                        template=TEMPLATE, title=title,
+                        labels={x: _title(x), y: _title(y), "model": "Model"})
+    figure.update_traces(marker={"size": 13, "line": {"width": 1, "color": "white"}},
+                         textposition="top center")
+    if y in ("accuracy", "top5_accuracy"):
+        figure.update_yaxes(tickformat=".0%")
+    figure.update_layout(margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10},
+                         legend_title_text="Model")
+    return figure
+
+
+def overlay_curves(curves: pd.DataFrame, metric: str = "val_accuracy",
+                   title: str | None = None) -> go.Figure:
+    """One line per run of a per-epoch metric (compare.epoch_curves), to compare learning."""
+    figure = px.line(curves.dropna(subset=[metric]), x="epoch", y=metric, color="run",
+                     markers=True, template=TEMPLATE, title=title or _title(metric),
+                     labels={"epoch": "Epoch", metric: _title(metric), "run": "Run"})
+    figure.update_xaxes(dtick=1 if curves["epoch"].nunique() <= 20 else None)
+    if metric.endswith("accuracy"):
+        figure.update_yaxes(tickformat=".0%")
+    figure.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                         legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+def per_class_bars(table: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
+    """Horizontal bars of one per-class score (evaluation.per_class_table), best at the top.
+
+    Classes with no test images (support 0) are left out: they have no score.
+    """
+    data = table[table["support"] > 0].sort_values(metric, ascending=True, kind="stable")
+    label = {"accuracy": "Accuracy (recall)", "f1": "F1 score", "precision": "Precision",
+             "error_rate": "Error rate"}.get(metric, metric)
+    figure = go.Figure(go.Bar(
+        x=data[metric], y=data["class"], orientation="h",
+        marker={"color": data[metric], "colorscale": "RdYlGn", "cmin": 0, "cmax": 1},
+        text=[f"{value:.0%}" for value in data[metric]], textposition="auto",
+        customdata=data["support"],
+        hovertemplate="%{y}: %{x:.1%}<br>%{customdata} test images<extra></extra>"))
+    figure.update_layout(template=TEMPLATE, height=max(300, 22 * len(data) + 80),
+                         xaxis={"title": label, **PROBABILITY_AXIS},
+                         yaxis={"title": None, "dtick": 1},
+                         margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return figure
+
+
+def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str],
+                      normalized: bool = False, drop_empty: bool = True) -> go.Figure:
+    """Rows = true class, columns = predicted class, read top to bottom in class order.
+
+    drop_empty hides classes that never occur as true or predicted label (e.g. the unused
+    superclasses of a CIFAR-100 subset); cells carry numbers only when they stay readable.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    keep = np.arange(len(class_names))
+    if drop_empty:
+        keep = np.flatnonzero((matrix.sum(axis=0) + matrix.sum(axis=1)) > 0) if matrix.any() \
+            else keep
+    names = [str(class_names[i]) for i in keep]
+    z = matrix[np.ix_(keep, keep)]
+    value = "%{z:.0%}" if normalized else "%{z:.0f}"
+    figure = go.Figure(go.Heatmap(
+        z=z, x=names, y=names, colorscale="Blues", zmin=0,
+        zmax=1 if normalized else max(1.0, float(z.max(initial=0))),
+        texttemplate=value if len(names) <= CONFUSION_TEXT_MAX_CLASSES else None,
+        colorbar={"title": "share" if normalized else "images",
+                  "tickformat": ".0%" if normalized else None},
+        hovertemplate=f"true %{{y}}<br>predicted %{{x}}<br>{value}<extra></extra>"))
+    side = min(900, max(420, 26 * len(names) + 160))
+    figure.update_layout(
+        template=TEMPLATE, height=side,
+        xaxis={"title": "Predicted class", "tickangle": -45, "constrain": "domain",
+               "dtick": 1 if len(names) <= 50 else None},
+        yaxis={"title": "True class", "autorange": "reversed", "scaleanchor": "x",
+               "dtick": 1 if len(names) <= 50 else None},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return figure
+
+
+def topk_bars(top: Sequence[tuple[str, float]], true_label: str | None = None) -> go.Figure:
+    """The k most probable classes as horizontal bars, most probable on top.
+
+    The true class, when known (test images), is drawn green so a wrong guess stands out.
+    """
+    names = [name for name, _ in top][::-1]
+    probs = [prob for _, prob in top][::-1]
+    colors = ["#2ca02c" if name == true_label else "#1f77b4" for name in names]
+    figure = go.Figure(go.Bar(
+        x=probs, y=names, orientation="h", marker={"color": colors},
+        text=[f"{prob:.1%}" for prob in probs], textposition="auto",
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    figure.update_layout(template=TEMPLATE, height=40 * len(names) + 60,
+                         xaxis={"title": "Probability", **PROBABILITY_AXIS},
+                         yaxis={"title": None}, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         showlegend=False)
+    return figure

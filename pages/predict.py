@@ -1,0 +1,148 @@
+"""Predict page: show a trained model (or an ensemble) new pictures; see its five best guesses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from cifarkit import charts, predict, runs
+from pages import common
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+TOP_K = 5
+SHOWN_SIZE = 180  # pixels for the picture beside its bars
+TEST_SAMPLE_MAX = 12
+
+
+@dataclass
+class Picture:
+    """One image to classify: its name, the picture itself and, for test images, the answer."""
+
+    name: str
+    image: Image.Image
+    true_label: str | None = None
+
+
+def choose_runs() -> list[runs.Run]:
+    """One run, or several with the same classes for an ensemble; [] after explaining why."""
+    usable = {run.run_id: run for run in runs.list_runs() if run.has_model and run.has_predictions}
+    if not usable:
+        st.info("No trained model yet. Train one on the **Train** page, then come back here.")
+        common.nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
+        return []
+    chosen = st.multiselect(
+        "Model", list(usable), default=list(usable)[:1],
+        format_func=lambda run_id: common.run_label(usable[run_id]), key="predict_runs",
+        help="Pick one run, or several to average their predictions (an ensemble). Runs in an "
+        "ensemble must know the same classes.")
+    if not chosen:
+        st.info("Pick at least one model.")
+        return []
+    picked = [usable[run_id] for run_id in chosen]
+    try:
+        names = [common.load_predictions(run).class_names for run in picked]
+    except (ValueError, OSError) as error:
+        st.error(f"The class names of a chosen run cannot be read: {error}")
+        return []
+    if any(other != names[0] for other in names[1:]):
+        st.warning("These runs know different classes, so their guesses cannot be averaged. "
+                   "Pick runs trained on the same classes.")
+        return []
+    return picked
+
+
+def uploaded_pictures() -> list[Picture]:
+    """The dropped files that are readable images; a warning names each file that is not."""
+    files = st.file_uploader(
+        "Drop images here", type=IMAGE_TYPES, accept_multiple_files=True, key="predict_upload",
+        help="Any photo works (PNG, JPEG, WebP, GIF, BMP). It is cropped to a square and shrunk "
+        "to the model's input size, just like the training images.")
+    pictures = []
+    for file in files or []:
+        try:
+            pictures.append(Picture(file.name, predict.read_image(file)))
+        except predict.ImageError as error:
+            st.warning(f"Skipped **{file.name}**: {error}", icon=":material/broken_image:")
+    return pictures
+
+
+def sample_test_pictures(run: runs.Run) -> list[Picture]:
+    """A few random test images of the run (never seen in training), with their true labels."""
+    pred = common.load_predictions(run)
+    if pred.images is None:
+        st.info("This run did not keep its test images; upload your own instead.")
+        return []
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    count = left.slider("How many", 1, min(TEST_SAMPLE_MAX, len(pred.y_true)), 4,
+                        key="predict_count", help="Test images are held out from training: the "
+                        "model sees them here for the first time.")
+    if right.button("Shuffle", icon=":material/shuffle:", key="predict_shuffle",
+                    help="Draw other test images."):
+        st.session_state["predict_seed"] = st.session_state.get("predict_seed", 0) + 1
+    rng = np.random.default_rng(st.session_state.get("predict_seed", 0))
+    picks = rng.choice(len(pred.y_true), size=count, replace=False)
+    return [Picture(f"test image #{index}", Image.fromarray(pred.images[index]),
+                    pred.class_names[pred.y_true[index]]) for index in picks]
+
+
+def classify(chosen: list[runs.Run], pictures: list[Picture]) -> np.ndarray | None:
+    """Class probabilities (N, C) from the chosen model(s); None after showing an error."""
+    size = max(run.config.data.image_size for run in chosen)
+    batch = np.stack([predict.to_input(picture.image, size) for picture in pictures])
+    try:
+        models = [common.load_model(run) for run in chosen]
+        with st.spinner("Thinking…"):
+            return predict.predict_probs(models, batch)
+    except (predict.ModelFileError, ValueError) as error:
+        st.error(f"The model could not make a prediction: {error}")
+        return None
+
+
+def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str) -> None:
+    top = predict.top_k(probs, class_names, TOP_K)
+    best, confidence = top[0]
+    image_col, bars_col = st.columns([1, 2], vertical_alignment="center")
+    shown = picture.image
+    if max(shown.size) < SHOWN_SIZE:  # tiny test images: square pixels, not a blur
+        shown = common.enlarge(np.asarray(shown), SHOWN_SIZE)
+    image_col.image(shown, caption=picture.name, width=SHOWN_SIZE)
+    with bars_col:
+        verdict = ""
+        if picture.true_label is not None:
+            verdict = (" ✅ right" if best == picture.true_label
+                       else f" ❌ wrong, it is **{picture.true_label}**")
+        st.markdown(f"**{best}** ({confidence:.0%}){verdict}")
+        st.plotly_chart(charts.topk_bars(top, picture.true_label), key=key)
+
+
+st.title("Predict")
+st.caption("Show a trained model a picture and see its five best guesses with their "
+           "probabilities. Several models can vote together (an ensemble).")
+selected = choose_runs()
+if not selected:
+    st.stop()
+source = st.radio("Images", ["Upload your own", "Test images"], horizontal=True,
+                  key="predict_source", help="Your own photos, or random images from the test set "
+                  "of the (first) chosen run, whose right answers are known.")
+pictures = uploaded_pictures() if source == "Upload your own" else sample_test_pictures(selected[0])
+if not pictures:
+    if source == "Upload your own":
+        st.caption("Tip: a photo where the object fills most of the frame works best — the "
+                   "model was trained on small, centred pictures.")
+    st.stop()
+probabilities = classify(selected, pictures)
+if probabilities is None:
+    st.stop()
+classes = common.load_predictions(selected[0]).class_names
+if probabilities.shape[1] != len(classes):
+    st.error(f"The model answers with {probabilities.shape[1]} classes but its run lists "
+             f"{len(classes)} class names: its files do not belong together.")
+    st.stop()
+if len(selected) > 1:
+    st.caption(f"Ensemble of {len(selected)} models: their probabilities are averaged.")
+for number, (picture, row) in enumerate(zip(pictures, probabilities, strict=True)):
+    st.divider()
+    show(picture, row, classes, key=f"predict_bars_{number}")

@@ -1,0 +1,227 @@
+"""Runs page: every run in one table, what accuracy costs, learning curves, ensembles, actions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cifarkit import charts, compare, rundir, runs
+from pages import common
+
+REFRESH_SECONDS = 5  # table refresh while a run is queued or running
+
+COLUMNS = {
+    "name": st.column_config.TextColumn("Run", pinned=True, help="The run's name (Train page)."),
+    "model": st.column_config.TextColumn("Model", help="Architecture that was trained."),
+    "data": st.column_config.TextColumn("Data", help="Dataset the run learned from."),
+    "classes": st.column_config.NumberColumn("Classes", help="How many classes it tells apart."),
+    "status": st.column_config.TextColumn("Status", help="queued → running → completed. Stopped "
+                                          "and interrupted runs can be resumed."),
+    "accuracy": st.column_config.ProgressColumn(
+        "Accuracy", format="percent", min_value=0, max_value=1,
+        help="Share of test images whose most probable class is the right one."),
+    "top5_accuracy": st.column_config.NumberColumn(
+        "Top-5", format="percent", help="Share of test images whose right class is among the "
+        "model's five best guesses."),
+    "macro_f1": st.column_config.NumberColumn(
+        "Macro F1", format="%.3f", help="F1 score (balance of precision and recall) averaged "
+        "over classes, so a rare class counts as much as a common one."),
+    "trainable_params": st.column_config.NumberColumn(
+        "Trainable params", format="compact", help="Weights the optimizer changes."),
+    "non_trainable_params": st.column_config.NumberColumn(
+        "Frozen params", format="compact", help="Weights kept fixed (frozen pretrained layers, "
+        "batch-norm statistics)."),
+    "params": None,
+    "weights_mb": st.column_config.NumberColumn(
+        "Weights MB", format="%.2f", help="Memory the weights take (float32: 4 bytes each)."),
+    "model_file_mb": st.column_config.NumberColumn(
+        "File MB", format="%.2f", help="Size of the saved model.keras file."),
+    "train_seconds": st.column_config.NumberColumn(
+        "Train time", format="%.1f s", help="Seconds spent in training epochs."),
+    "epochs": st.column_config.NumberColumn("Epochs", help="Epochs trained so far."),
+    "max_epochs": st.column_config.NumberColumn(
+        "of", help="Epochs planned; early stopping may end a run sooner."),
+    "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+    "run_id": st.column_config.TextColumn("Folder", help="Folder of the run under runs/."),
+    "error": st.column_config.TextColumn("Error", help="Why a failed run stopped."),
+}
+
+
+def show_flash() -> None:
+    """The outcome of the last action (set by a button callback, shown after the rerun)."""
+    flash = st.session_state.pop("runs_flash", None)
+    if flash:
+        kind, text = flash
+        (st.success if kind == "success" else st.error)(text)
+
+
+def act(action: str, path: str) -> None:
+    """Stop, resume or delete a run (a button callback, so the page redraws afterwards)."""
+    try:
+        if action == "stop":
+            run = runs.stop(path)
+            message = f"Asked **{run.name}** to stop; it finishes the current batch first."
+        elif action == "resume":
+            run = runs.resume(path)
+            message = f"Resumed **{run.name}** from its last checkpoint."
+        else:
+            run = runs.load(path)
+            runs.delete(path)
+            message = f"Deleted **{run.name}**."
+        st.session_state["runs_flash"] = ("success", message)
+    except (runs.RunError, OSError) as error:
+        st.session_state["runs_flash"] = ("error", str(error))
+
+
+def runs_table() -> None:
+    """The table of all runs and its CSV export; refreshes itself while runs are active."""
+    all_runs = runs.list_runs()
+    table = compare.runs_table(all_runs)
+    shown = table.assign(status=table["status"].map(common.status_label))
+    st.dataframe(shown, column_config=COLUMNS, hide_index=True, key="runs_table", placeholder="–")
+    st.download_button("Download table (CSV)", table.to_csv(index=False), "cifarkit-runs.csv",
+                         "text/csv", icon=":material/download:", on_click="ignore",
+                         help="The same table as a spreadsheet file, for a report or a grade book.")
+    if any(run.is_active for run in all_runs):
+        st.caption(f"Training in progress: this table refreshes every {REFRESH_SECONDS} s.")
+
+
+def manage(all_runs: list[runs.Run]) -> None:
+    """Actions on one run: stop, resume, download its model, delete."""
+    by_id = {run.run_id: run for run in all_runs}
+    run_id = st.selectbox("Run", list(by_id), format_func=lambda key: common.run_label(by_id[key]),
+                          key="runs_manage", help="The run the buttons below act on.")
+    run = by_id[run_id]
+    if run.status == "failed" and run.info.get("error"):
+        st.error(f"This run failed: {run.info['error']}")
+    stop_col, resume_col, download_col, delete_col = st.columns(4)
+    path = str(run.path)
+    stop_col.button("Stop", key="runs_stop", icon=":material/stop_circle:",
+                    disabled=not run.is_active, on_click=act, args=("stop", path),
+                    help="Ask the training to stop after the current batch. The best model so far "
+                    "is kept and the run can be resumed later.")
+    resume_col.button("Resume", key="runs_resume", icon=":material/play_circle:",
+                      disabled=not run.can_resume, on_click=act, args=("resume", path),
+                      help="Continue a stopped, interrupted or failed run from its last saved "
+                      "epoch, up to its planned number of epochs.")
+    model_file = run.path / rundir.BEST_MODEL
+    download_col.download_button(
+        "Model file", data=model_file.read_bytes if run.has_model else b"",
+        file_name=f"{run.name}.keras", mime="application/octet-stream",
+        icon=":material/download:", disabled=not run.has_model, on_click="ignore",
+        key="runs_download", help="The trained Keras model (.keras). Load it anywhere with "
+        "keras.saving.load_model(path).")
+    with delete_col:
+        sure = st.checkbox("I am sure", key=f"runs_confirm_{run.run_id}",
+                           disabled=run.is_active, help="Deleting removes the run folder with "
+                           "its model and results. It cannot be undone.")
+        st.button("Delete", key="runs_delete", icon=":material/delete:", type="primary",
+                  disabled=run.is_active or not sure, on_click=act, args=("delete", path),
+                  help="Stop a run before deleting it." if run.is_active else
+                  "Tick “I am sure” first.")
+    with st.expander("Settings of this run"):
+        st.json(run.config.to_dict(), expanded=1)
+
+
+COST_AXES = {"train_seconds": "Training time", "weights_mb": "Memory (weights)",
+             "model_file_mb": "Model file size", "params": "Parameters"}
+
+
+def cost_chart(table: pd.DataFrame) -> None:
+    """Accuracy against training time, memory or parameters: is a bigger model worth it?"""
+    if table["accuracy"].notna().sum() == 0:
+        st.info("This chart appears once a run has finished and been scored on the test set.")
+        return
+    x = st.radio("Accuracy against", list(COST_AXES), format_func=COST_AXES.get,
+                 horizontal=True, key="runs_cost_axis",
+                 help="Each dot is a run. Up and to the left is better: more accuracy for less "
+                 "time, memory or parameters. Weights memory is what the model needs in RAM; "
+                 "the file size is what model.keras takes on disk.")
+    st.plotly_chart(charts.runs_scatter(table, x, log_x=x == "params"), key="runs_cost_chart")
+    if x == "params":
+        st.caption("Log scale: each grid step means ten times more parameters.")
+
+
+def curves(all_runs: list[runs.Run]) -> None:
+    """Validation accuracy and loss per epoch of the chosen runs, overlaid."""
+    with_epochs = [run for run in all_runs if run.info.get("epochs_run")]
+    if not with_epochs:
+        st.info("Learning curves appear after the first finished epoch.")
+        return
+    names = compare.unique_names(with_epochs)
+    chosen = st.multiselect(
+        "Runs to compare", list(names), default=list(names)[:3], format_func=names.get,
+        key="runs_curves", help="Curves that keep rising are still learning; a validation loss "
+        "that turns upward while training loss falls means the model is overfitting.")
+    if not chosen:
+        return
+    data = compare.epoch_curves([run for run in with_epochs if run.run_id in chosen])
+    training = st.toggle("Show training curves instead", key="runs_curves_train",
+                         help="Training scores are measured on the images the model learns from, "
+                         "so they are usually better than validation scores.")
+    accuracy, loss = ("accuracy", "loss") if training else ("val_accuracy", "val_loss")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.overlay_curves(data, accuracy), key="runs_curve_acc")
+    right.plotly_chart(charts.overlay_curves(data, loss), key="runs_curve_loss")
+
+
+def ensemble(all_runs: list[runs.Run]) -> None:
+    """Average the predictions of several runs and compare the ensemble with its members."""
+    scored = {run.run_id: run for run in all_runs if run.has_predictions}
+    st.caption("An ensemble averages the class probabilities of several models. Different "
+               "models make different mistakes, so the average is often better than any one.")
+    if len(scored) < 2:
+        st.info("Train at least two runs on the same data to try an ensemble.")
+        return
+    names = compare.unique_names(list(scored.values()))
+    chosen = st.multiselect("Runs in the ensemble", list(scored), format_func=names.get,
+                            key="runs_ensemble", help="Pick two or more runs trained on the same "
+                            "classes and test images.")
+    if len(chosen) < 2:
+        return
+    try:
+        members = {names[run_id]: common.load_predictions(scored[run_id]) for run_id in chosen}
+        scores, _ = compare.ensemble_scores(members)
+    except ValueError as error:
+        st.warning(f"These runs cannot be combined: {error}")
+        return
+    best = scores.iloc[:-1]["accuracy"].max()
+    combined = scores.iloc[-1]
+    st.metric("Ensemble accuracy", f"{combined['accuracy']:.1%}",
+              delta=f"{100 * (combined['accuracy'] - best):+.1f} points vs best member",
+              help="Test accuracy of the averaged predictions, compared with the best single run.")
+    st.dataframe(scores, hide_index=True, key="runs_ensemble_table", column_config={
+        "run": st.column_config.TextColumn("Run"),
+        "accuracy": st.column_config.NumberColumn("Accuracy", format="percent"),
+        "top5_accuracy": st.column_config.NumberColumn("Top-5", format="percent"),
+        "loss": st.column_config.NumberColumn("Loss", format="%.3f"),
+        "macro_precision": st.column_config.NumberColumn("Precision", format="%.3f"),
+        "macro_recall": st.column_config.NumberColumn("Recall", format="%.3f"),
+        "macro_f1": st.column_config.NumberColumn("Macro F1", format="%.3f"),
+    })
+
+
+st.title("Runs")
+st.caption("Every training run in one place: compare them, look at what accuracy costs, and "
+           "stop, resume, download or delete a run.")
+show_flash()
+all_runs = runs.list_runs()
+if not all_runs:
+    st.info("No runs yet. Start one on the **Train** page; it will show up here.")
+    common.nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
+    st.stop()
+
+active = any(run.is_active for run in all_runs)
+st.fragment(runs_table, run_every=REFRESH_SECONDS if active else None)()
+
+st.subheader("Manage a run")
+manage(all_runs)
+
+st.subheader("Compare runs")
+cost_tab, curves_tab, ensemble_tab = st.tabs(["Accuracy vs cost", "Learning curves", "Ensemble"])
+with cost_tab:
+    cost_chart(compare.runs_table(all_runs))
+with curves_tab:
+    curves(all_runs)
+with ensemble_tab:
+    ensemble(all_runs)

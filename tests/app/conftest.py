@@ -1,0 +1,258 @@
+"""Fixtures for the AppTest page tests: fabricated run directories in every state.
+
+`run_factory` writes what a real worker leaves behind (config.json, status.json, metrics.jsonl,
+predictions.npz, eval.json and a real, tiny model.keras) under settings.runs_dir(), which the
+root conftest points at a per-test folder. Active runs get a live stand-in worker process (a
+sleeping Python whose argv names the run directory, as runs._worker_alive requires), killed at
+teardown. `fake_worker` makes runs.start_worker spawn such stand-ins instead of real training.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cifarkit import rundir, runs, settings
+from cifarkit.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
+from cifarkit.evaluation import Predictions, summary_metrics
+from cifarkit.labels import CIFAR10_LABELS, CIFAR100_COARSE_LABELS, CIFAR100_FINE_TO_COARSE
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+# Six CIFAR-100 fine classes from three superclasses (two each), for the coarse toggle.
+CIFAR100_SUBSET = ("maple_tree", "oak_tree", "bus", "train", "bee", "beetle")
+SLEEPER = "import time; time.sleep(60)"
+_POPEN = subprocess.Popen  # the real one, even while fake_worker patches the module
+BASE_TIME = 1_780_000_000.0  # fabricated runs are created one minute apart from here
+
+RunFactory = Callable[..., runs.Run]
+
+
+def page_path(name: str) -> str:
+    """Absolute path of a page script: AppTest resolves relative paths against the test file."""
+    return str(REPO_ROOT / name)
+
+
+def assert_clean(at: Any) -> None:
+    """No uncaught exception on the page; the messages are in the failure report if there is."""
+    assert not at.exception, [(error.message, error.stack_trace[-3:]) for error in at.exception]
+
+
+def chart_spec(at: Any, index: int) -> dict[str, Any]:
+    """The index-th plotly chart on the page as a dict, typed arrays decoded to lists.
+
+    Plotly serialises numeric arrays as {"dtype", "bdata", "shape"} (base64) in the JSON spec.
+    """
+    return _decode(json.loads(at.get("plotly_chart")[index].proto.spec))
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(part) for part in str(value.get("shape", len(array))).split(",")]
+        return array.reshape(shape).tolist()
+    if isinstance(value, dict):
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+def _spawn_sleeper(run_dir: Path) -> subprocess.Popen:
+    """A live process whose command line names the run directory, like a real worker's.
+
+    Returns once /proc shows that command line: right after fork it is still the parent's.
+    """
+    process = _POPEN([sys.executable, "-c", SLEEPER, "--run-dir", str(run_dir.resolve())],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while cmdline.exists() and run_dir.name.encode() not in cmdline.read_bytes():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"stand-in worker {process.pid} did not start")
+        time.sleep(0.01)
+    return process
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has already exited (an interrupted run's worker)."""
+    process = _POPEN([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def make_test_set(num_classes: int, count: int, cifar100: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels that depend only on the class set, so runs on it can be ensembled."""
+    rng = np.random.default_rng(1000 + num_classes + (500 if cifar100 else 0))
+    y_true = np.arange(count) % num_classes
+    images = rng.integers(0, 256, size=(count, 32, 32, 3), dtype=np.uint8)
+    return images, y_true.astype(np.int64)
+
+
+def fake_probs(y_true: np.ndarray, num_classes: int, accuracy: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """Probabilities right for about `accuracy` of the samples, with varied confidence."""
+    probs = rng.dirichlet(np.ones(num_classes), size=len(y_true)).astype(np.float32)
+    right = rng.random(len(y_true)) < accuracy
+    for row, label in enumerate(y_true):
+        target = label if right[row] else (label + 1 + rng.integers(num_classes - 1)) % num_classes
+        probs[row, target] += 1.0 + rng.random()
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def save_tiny_model(path: Path, num_classes: int) -> None:
+    """A real Keras model (32x32x3 -> softmax) that predict.load_model can open in safe mode."""
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Flatten(),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ], name="tiny")
+    model.save(path)
+
+
+def _config(name: str, num_classes: int, cifar100: bool, epochs: int) -> RunConfig:
+    if cifar100:
+        data = DataConfig(source="cifar100", label_mode="fine",
+                          classes=CIFAR100_SUBSET[:num_classes])
+    else:
+        data = DataConfig(source="cifar10", num_classes=num_classes)
+    return RunConfig(name=name, data=data, model=ModelConfig(architecture="simple_cnn"),
+                     training=TrainingConfig(epochs=epochs)).validate()
+
+
+def _class_names(num_classes: int, cifar100: bool) -> list[str]:
+    return list(CIFAR100_SUBSET[:num_classes] if cifar100 else CIFAR10_LABELS[:num_classes])
+
+
+def _write_epochs(run_dir: Path, epochs: int, rng: np.random.Generator) -> None:
+    for epoch in range(1, epochs + 1):
+        progress = epoch / (epochs + 1)
+        rundir.append_metrics(run_dir, {
+            "kind": "epoch", "epoch": epoch, "seconds": round(2 + rng.random(), 3), "lr": 1e-3,
+            "loss": 1.4 - 0.8 * progress, "accuracy": 0.3 + 0.5 * progress,
+            "top5": 0.8 + 0.2 * progress, "val_loss": 1.5 - 0.6 * progress + 0.05 * rng.random(),
+            "val_accuracy": 0.25 + 0.45 * progress + 0.03 * rng.random(),
+            "val_top5": 0.75 + 0.2 * progress})
+
+
+def _write_predictions(run_dir: Path, num_classes: int, cifar100: bool, accuracy: float,
+                       test_images: int, rng: np.random.Generator) -> dict[str, float]:
+    images, y_true = make_test_set(num_classes, test_images, cifar100)
+    extra: dict[str, Any] = {}
+    if cifar100:
+        fine_to_coarse = [CIFAR100_FINE_TO_COARSE[i] for i in _fine_indices(num_classes)]
+        extra = {"coarse_names": list(CIFAR100_COARSE_LABELS), "fine_to_coarse": fine_to_coarse}
+    pred = Predictions(y_true=y_true, probs=fake_probs(y_true, num_classes, accuracy, rng),
+                       class_names=_class_names(num_classes, cifar100), images=images, **extra)
+    pred.save(run_dir / rundir.PREDICTIONS)
+    metrics = summary_metrics(pred)
+    rundir.write_json_atomic(run_dir / rundir.EVAL, metrics)
+    return metrics
+
+
+def _fine_indices(num_classes: int) -> list[int]:
+    from cifarkit.labels import CIFAR100_FINE_LABELS
+
+    return [CIFAR100_FINE_LABELS.index(name) for name in CIFAR100_SUBSET[:num_classes]]
+
+
+def fabricate_run(number: int, status: str = "completed", *, name: str | None = None,
+                  num_classes: int = 4, cifar100: bool = False, accuracy: float = 0.7,
+                  epochs: int = 3, test_images: int = 40,
+                  sleepers: list[subprocess.Popen] | None = None) -> runs.Run:
+    """Write run folder number `number` under settings.runs_dir() as a worker would leave it.
+
+    Active (queued/running) runs need a live worker: a stand-in is started and appended to
+    `sleepers`, which the caller must kill.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    rng = np.random.default_rng(number)
+    run_dir = settings.runs_dir() / f"20260601-12{number:02d}00-simple_cnn-{number:04x}"
+    run_dir.mkdir(parents=True)
+    _config(name or f"{status}-{number}", num_classes, cifar100, epochs).save(
+        run_dir / rundir.CONFIG)
+    created = BASE_TIME + 60 * number
+    info: dict[str, Any] = {"status": status, "created": created, "error": None,
+                            "num_classes": num_classes}
+    done = {"completed": epochs, "stopped": max(1, epochs - 1), "running": 1,
+            "interrupted": 1, "failed": 1, "queued": 0}[status]
+    _write_epochs(run_dir, done, rng)
+    if status != "queued":
+        info.update(started=created + 1, epochs_run=done, train_seconds=round(2.5 * done, 3),
+                    peak_memory_mb=512.0, trainable_params=3073 * num_classes,
+                    non_trainable_params=0, weights_mb=round(3073 * num_classes * 4 / 2**20, 4))
+    if status in ("queued", "running"):
+        if sleepers is None:
+            raise ValueError(f"a {status} run needs a list to hold its stand-in worker")
+        sleepers.append(_spawn_sleeper(run_dir))
+        info["pid"] = sleepers[-1].pid
+    elif status == "interrupted":
+        info.update(status="running", pid=_dead_pid())
+    if status == "failed":
+        info.update(finished=created + 5, error="ValueError: the sky fell (fabricated)")
+    if status in ("completed", "stopped", "interrupted"):
+        save_tiny_model(run_dir / rundir.BEST_MODEL, num_classes)
+        save_tiny_model(run_dir / rundir.LAST_MODEL, num_classes)
+        info["model_file_mb"] = round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3)
+    if status in ("completed", "stopped"):
+        metrics = _write_predictions(run_dir, num_classes, cifar100, accuracy, test_images, rng)
+        info.update(finished=created + 10, **{f"test_{k}": v for k, v in metrics.items()})
+    rundir.write_json_atomic(run_dir / rundir.STATUS, info)
+    loaded = runs.load(run_dir)
+    assert loaded.status == status, f"fabricated {status} run reads as {loaded.status}"
+    return loaded
+
+
+@pytest.fixture
+def run_factory() -> Iterator[RunFactory]:
+    """make(status, name=..., num_classes=4, cifar100=False, accuracy=0.7, epochs=3,
+    test_images=40) -> Run; stand-in workers of active runs are killed at teardown."""
+    sleepers: list[subprocess.Popen] = []
+    counter = itertools.count()
+
+    def make(status: str = "completed", **options: Any) -> runs.Run:
+        return fabricate_run(next(counter), status, sleepers=sleepers, **options)
+
+    yield make
+    for process in sleepers:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
+    """runs.start_worker launches a sleeping stand-in instead of training; yields the commands.
+
+    The real start_worker code still runs (status queued, pid recorded, log opened), so a test of
+    Resume sees on disk exactly what a real resume writes, without TensorFlow in a subprocess.
+    """
+    commands: list[list[str]] = []
+    started: list[subprocess.Popen] = []
+
+    def popen(command: list[str], **kwargs: Any) -> subprocess.Popen:
+        commands.append(list(command))
+        kwargs.pop("env", None)
+        process = _POPEN([sys.executable, "-c", SLEEPER, *command[3:]], **kwargs)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(runs.subprocess, "Popen", popen)
+    yield commands
+    for process in started:
+        process.kill()
+        process.wait()

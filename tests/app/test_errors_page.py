@@ -1,0 +1,142 @@
+"""Errors page: per-class scores, confusion matrix, confused pairs and the misclassified gallery."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cifarkit import evaluation, rundir, runs
+from cifarkit.labels import CIFAR100_COARSE_LABELS
+from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
+
+PAGE = page_path("pages/errors.py")
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert_clean(at)
+    return at
+
+
+def predictions(run: runs.Run) -> evaluation.Predictions:
+    return evaluation.Predictions.load(run.path / rundir.PREDICTIONS)
+
+
+def captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def chart(at: AppTest, index: int) -> dict:
+    return chart_spec(at, index)
+
+
+def test_without_runs_the_page_says_so() -> None:
+    at = open_page()
+    assert "No finished runs" in at.info[0].value
+
+
+def test_only_scored_runs_are_offered(run_factory) -> None:
+    made = {status: run_factory(status) for status in STATUSES}
+    at = open_page()
+    offered = at.selectbox(key="errors_run").options
+    assert len(offered) == 2
+    assert any(made["completed"].name in label for label in offered)
+    assert any(made["stopped"].name in label for label in offered)
+
+
+def test_sections_show_the_run(run_factory) -> None:
+    run = run_factory("completed", cifar100=True, num_classes=6)
+    pred = predictions(run)
+    at = open_page()
+    assert at.metric[0].value == f"{evaluation.summary_metrics(pred)['accuracy']:.1%}"
+    bars = chart(at, 0)["data"][0]
+    table = evaluation.per_class_table(pred)
+    assert sorted(bars["y"]) == sorted(pred.class_names)
+    assert bars["y"][-1] == table.sort_values("accuracy").iloc[-1]["class"]  # best on top
+    heatmap = chart(at, 1)["data"][0]
+    assert heatmap["x"] == pred.class_names and heatmap["texttemplate"]
+    worst = at.dataframe[0].value
+    assert worst["class"].iloc[0] == table.iloc[0]["class"]
+
+
+def test_switching_class_shows_its_misclassified_images(run_factory) -> None:
+    run = run_factory("completed", accuracy=0.5)
+    pred = predictions(run)
+    at = open_page()
+    key = f"errors_true_{run.run_id}_fine"
+    for name in pred.class_names:
+        at.selectbox(key=key).set_value(name).run()
+        assert_clean(at)
+        expected = evaluation.misclassified(pred, pred.class_names.index(name))
+        shown = captions(at)
+        assert len(shown) == min(len(expected), 18)
+        assert [caption.split(" (")[0] for caption in shown] == [
+            f"→ {predicted}" for predicted in expected["predicted"][:18]]
+        if shown:  # most confident mistake first
+            assert shown[0].endswith(f"({expected['confidence'].iloc[0]:.0%})")
+
+
+def test_selecting_a_confused_pair_filters_the_gallery(run_factory) -> None:
+    run = run_factory("completed", accuracy=0.3)
+    pairs = evaluation.most_confused_pairs(predictions(run), top=15)
+    at = open_page()
+    row = 1
+    at.session_state[f"errors_pairs_{run.run_id}_fine"] = {
+        "selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert_clean(at)
+    true_name, predicted_name = pairs.iloc[row]["true"], pairs.iloc[row]["predicted"]
+    assert at.selectbox(key=f"errors_true_{run.run_id}_fine").value == true_name
+    assert at.selectbox(key=f"errors_pred_{run.run_id}_fine").value == predicted_name
+    shown = captions(at)
+    assert len(shown) == pairs.iloc[row]["count"]
+    assert all(caption.startswith(f"→ {predicted_name} (") for caption in shown)
+    # The user can still pick another class while the row stays selected.
+    other = next(name for name in predictions(run).class_names if name != true_name)
+    at.selectbox(key=f"errors_true_{run.run_id}_fine").set_value(other).run()
+    assert_clean(at)
+    assert at.selectbox(key=f"errors_true_{run.run_id}_fine").value == other
+
+
+def test_coarse_toggle_scores_superclasses(run_factory) -> None:
+    run = run_factory("completed", cifar100=True, num_classes=6, accuracy=0.4)
+    coarse = evaluation.coarse_predictions(predictions(run))
+    at = open_page()
+    at.toggle(key="errors_coarse").set_value(True).run()
+    assert_clean(at)
+    assert at.metric[0].value == f"{evaluation.summary_metrics(coarse)['accuracy']:.1%}"
+    present = {"trees", "vehicles_1", "insects"}
+    assert set(at.selectbox(key=f"errors_true_{run.run_id}_coarse").options) == present
+    heatmap = chart(at, 1)["data"][0]
+    assert set(heatmap["x"]) <= set(CIFAR100_COARSE_LABELS) and set(heatmap["x"]) >= present
+    assert captions(at)  # the superclass with most errors has misclassified images
+    chosen = at.selectbox(key=f"errors_true_{run.run_id}_coarse").value
+    wrong = evaluation.misclassified(coarse, coarse.class_names.index(chosen))
+    assert len(captions(at)) == min(len(wrong), 18)
+
+
+def test_no_coarse_toggle_for_cifar10(run_factory) -> None:
+    run_factory("completed")
+    at = open_page()
+    assert "errors_coarse" not in [toggle.key for toggle in at.toggle]
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_normalized_matrix_rows_sum_to_one(run_factory, normalized: bool) -> None:
+    run_factory("completed")
+    at = open_page()
+    at.toggle(key="errors_normalized").set_value(normalized).run()
+    assert_clean(at)
+    rows = chart(at, 1)["data"][0]["z"]
+    sums = [sum(row) for row in rows]
+    if normalized:
+        assert sums == pytest.approx([1.0] * len(rows))
+    else:
+        assert sum(sums) == 40  # every test image counted once
+
+
+def test_unreadable_predictions_give_a_message_not_a_crash(run_factory) -> None:
+    run = run_factory("completed")
+    (run.path / rundir.PREDICTIONS).write_bytes(b"not an npz file")
+    at = open_page()
+    assert "cannot be read" in at.error[0].value
