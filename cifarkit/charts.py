@@ -193,3 +193,37 @@ def topk_bars(top: Sequence[tuple[str, float]], true_label: str | None = None) -
                          yaxis={"title": None}, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                          showlegend=False)
     return figure
+
+
+# --- Tune page
+
+BEST_SO_FAR_COLOR = "#16a34a"  # running best of a search
+
+
+def trial_scores(table: pd.DataFrame, objective: str = "val_accuracy",
+                 direction: str = "max") -> go.Figure:
+    """Score per finished trial (searches.search_progress()["table"]) and the best so far.
+
+    Hovering a dot shows that trial's hyperparameters, so a good region of the space is visible
+    while the search is still running. Failed trials (no score) are left out.
+    """
+    scored = table.dropna(subset=["score"]).sort_values("trial")
+    hidden = {"trial", "status", "score", "val_accuracy", "val_loss"}
+    details = [column for column in scored.columns if column not in hidden]
+    figure = go.Figure()
+    figure.add_scatter(
+        x=scored["trial"], y=scored["score"], mode="markers", name="trial",
+        marker={"size": 10, "color": TRAIN_COLOR}, customdata=scored[details].to_numpy(),
+        hovertemplate="trial %{x}: %{y:.4f}<br>" + "<br>".join(
+            f"{name} %{{customdata[{index}]}}" for index, name in enumerate(details))
+        + "<extra></extra>")
+    best = scored["score"].cummax() if direction == "max" else scored["score"].cummin()
+    figure.add_scatter(x=scored["trial"], y=best, mode="lines", name="best so far",
+                       line={"shape": "hv", "color": BEST_SO_FAR_COLOR})
+    figure.update_layout(template=TEMPLATE, xaxis_title="Trial", yaxis_title=_title(objective),
+                         height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         legend={"orientation": "h", "y": 1.12})
+    if objective.endswith("accuracy"):
+        figure.update_yaxes(tickformat=".0%")
+    figure.update_xaxes(dtick=1 if len(scored) <= 20 else None)
+    return figure

@@ -21,3 +21,15 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """The folder holding one sub-folder per training run (CIFARKIT_RUNS_DIR, default ./runs)."""
     return Path(os.environ.get("CIFARKIT_RUNS_DIR", "runs")).expanduser()
+
+
+def uploads_dir() -> Path:
+    """Where the app keeps uploaded image folders/zips so worker processes can read them."""
+    value = os.environ.get("CIFARKIT_UPLOADS_DIR")
+    return Path(value).expanduser() if value else runs_dir().parent / "uploads"
+
+
+def searches_dir() -> Path:
+    """The folder holding one sub-folder per hyperparameter search (CIFARKIT_SEARCHES_DIR)."""
+    value = os.environ.get("CIFARKIT_SEARCHES_DIR")
+    return Path(value).expanduser() if value else runs_dir().parent / "searches"

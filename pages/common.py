@@ -99,11 +99,11 @@ def where_to_put(source: str) -> str:
             "`CIFARKIT_DATA_DIR` environment variable at the folder that holds it), then reload.")
 
 
-def download_button(source: str, key: str) -> bool:
+def download_button(source: str, key: str, offer_digits: bool = True) -> bool:
     """A download button with a progress bar; True once the archive is on disk.
 
     A failed download (offline) leaves its message, which says where to put the archive by hand,
-    and a button that switches to the built-in digits instead.
+    and (with offer_digits) a button that switches to the built-in digits instead.
     """
     title = SOURCE_TITLES[source]
     error_key = f"{key}_error"
@@ -127,6 +127,7 @@ def download_button(source: str, key: str) -> bool:
         bar.empty()
     if error_key in st.session_state:
         st.warning(st.session_state[error_key], icon=":material/wifi_off:")
+    if error_key in st.session_state and offer_digits:
         st.button("Use the built-in digits dataset instead", key=f"{key}_digits",
                   on_click=use_digits, icon=":material/apps:")
     return False

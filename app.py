@@ -1,0 +1,26 @@
+"""cifarkit's Streamlit app: `streamlit run app.py`.
+
+Only the router lives here; each page is a thin script of widgets over the cifarkit package, and
+training runs in worker processes, never in this one.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="cifarkit", page_icon=":material/photo_library:", layout="wide",
+                   menu_items={"About": "cifarkit: explore CIFAR, train Keras image classifiers "
+                               "and study their mistakes."})
+
+PAGES = {
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "Learn": [
+        st.Page("pages/data.py", title="Data", icon=":material/photo_library:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    ],
+    "Analyse": [
+        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+        st.Page("pages/errors.py", title="Errors", icon=":material/error_med:"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
+    ],
+}
+
+st.navigation(PAGES).run()

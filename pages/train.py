@@ -1,0 +1,516 @@
+"""Train: choose a network and its training settings, launch a run, and watch it live.
+
+The run trains in its own process (cifarkit.runs); this page only writes the config and then
+reads the run directory every two seconds, so a reload, a closed tab or a second browser all see
+the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import streamlit as st
+
+from cifarkit import charts, datasets, rundir, runs, settings
+from cifarkit.config import (
+    MAX_INPUT_SIZE,
+    OPTIMIZERS,
+    CallbacksConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    RunConfig,
+    TrainingConfig,
+)
+from cifarkit.labels import builtin_label_names
+from cifarkit.models import catalog
+from pages.common import (
+    archive_missing,
+    augment_controls,
+    current_augment_config,
+    current_data_config,
+    describe_data,
+    format_seconds,
+    load_dataset,
+    nav_link,
+    status_label,
+    where_to_put,
+)
+
+KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
+WEIGHTS = {"imagenet": "ImageNet (pretrained)", "none": "None (random start)",
+           "file": "My own .weights.h5 file"}
+TRAINABLE = {"all": "All layers", "top": "Top part of the network", "head": "Head only"}
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
+SCHEDULES = {"constant": "Constant", "cosine": "Cosine decay to 0",
+             "one_cycle": "One cycle (warm up, then decay)"}
+MONITORS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+LOG_LINES = 25  # lines of train.log shown for a failed run
+
+
+# --- the data and the model (outside the form: the choices below depend on them)
+
+
+def data_shape(spec: DataConfig) -> tuple[int, int]:
+    """(number of classes, image side) of the chosen data, loading it only for a folder."""
+    if spec.source == "folder":
+        dataset = load_dataset(spec)
+        return dataset.num_classes, int(dataset.x_train.shape[1])
+    names = builtin_label_names(spec.source, spec.label_mode) or ()
+    return len(spec.classes) or spec.num_classes or len(names), spec.image_size
+
+
+def show_data(spec: DataConfig) -> tuple[int, int] | None:
+    """The dataset line and its shape, or None (with the reason shown) when it is not usable."""
+    line, link = st.columns([4, 1], vertical_alignment="center")
+    line.markdown(f":material/photo_library: **Data:** {describe_data(spec)}")
+    with link:
+        nav_link("pages/data.py", "Change data", ":material/edit:")
+    if archive_missing(spec):
+        st.info(f"The chosen dataset is not downloaded yet: download it on the Home or Data page. "
+                f"Without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
+        return None
+    try:
+        return data_shape(spec)
+    except datasets.DatasetError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
+
+
+def choose_architecture() -> tuple[str, catalog.ModelInfo]:
+    kind = st.radio("Starting point", list(KINDS), format_func=KINDS.get, key="train_kind",
+                    horizontal=True,
+                    help="From scratch: every weight starts random and is learnt from your images. "
+                    "Transfer learning: reuse a network already trained on ImageNet's 1.2 million "
+                    "photos and adapt it; often more accurate with few images, but bigger and "
+                    "slower.")
+    names = catalog.names(kind)
+    current = st.session_state.get(f"train_arch_{kind}", names[0])
+    architecture = st.selectbox(
+        "Architecture", names, key=f"train_arch_{kind}",
+        help=f"{catalog.model_info(current).description}. The architecture is the shape of the "
+        "network: how many layers, how wide, how they connect.")
+    info = catalog.model_info(architecture)
+    st.caption(info.description)
+    return kind, info
+
+
+def choose_transfer() -> tuple[str, float]:
+    """Weights and how much of the pretrained network trains."""
+    source = st.radio("Starting weights", list(WEIGHTS), format_func=WEIGHTS.get,
+                      key="train_weights", horizontal=True,
+                      help="ImageNet weights already recognise edges, textures and object parts "
+                      "(downloaded once, needs internet). 'None' trains the same architecture "
+                      "from random weights.")
+    weights = source
+    if source == "file":
+        weights = _uploaded_weights()
+    part = st.radio("Which layers learn", list(TRAINABLE), format_func=TRAINABLE.get,
+                    key="train_trainable", horizontal=True, index=1,
+                    help="Head only: the pretrained network is frozen and only the new "
+                    "classifier learns (fast, safe with few images). Top part: also fine-tune the "
+                    "last layers. All layers: adapt everything (needs more images and a small "
+                    "learning rate).")
+    fraction = {"all": 1.0, "head": 0.0}.get(part)
+    if fraction is None:
+        fraction = st.slider("Share of the network that learns (%)", 5, 95, 20, step=5,
+                             key="train_trainable_percent",
+                             help="The top (last) layers learn the most task-specific features, "
+                             "so they are unfrozen first.") / 100
+    return weights, fraction
+
+
+def _uploaded_weights() -> str:
+    upload = st.file_uploader("Backbone weights (.weights.h5)", type=["h5"],
+                              key="train_weights_file",
+                              help="Weights saved with model.save_weights() from the same "
+                              "architecture and input size, without its top.")
+    if upload is None:
+        return ""
+    target = settings.uploads_dir() / "weights" / Path(upload.name).name
+    if not target.is_file() or target.stat().st_size != upload.size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(upload.getbuffer())  # the worker process reads it from disk
+    return str(target)
+
+
+def choose_head() -> tuple[str, int, float]:
+    with st.expander("Classifier head", icon=":material/hub:"):
+        pooling = st.selectbox(
+            "Pooling", ["avg", "max", "flatten"], key="train_pooling",
+            format_func={"avg": "Global average", "max": "Global max",
+                         "flatten": "Flatten"}.get,
+            help="How the feature maps become one vector. Average pooling is the usual choice; "
+            "flatten keeps positions but adds many parameters.")
+        dense = st.select_slider("Extra dense layer (units)", [0, 64, 128, 256, 512, 1024],
+                                 value=0, key="train_dense",
+                                 help="0 = none. A hidden layer between features and classes "
+                                 "adds capacity (and parameters).")
+        dropout = st.slider("Dropout", 0.0, 0.8, 0.2, step=0.05, key="train_dropout",
+                            help="Randomly silences this share of features while training, so "
+                            "the network cannot rely on any single one: less overfitting.")
+    return pooling, dense, dropout
+
+
+def choose_model() -> tuple[str, ModelConfig]:
+    kind, info = choose_architecture()
+    size = st.slider("Input size (pixels)", info.min_input, MAX_INPUT_SIZE, info.default_input,
+                     key=f"train_input_{info.name}",
+                     help=f"Images are resized to this square size inside the model. {info.name} "
+                     f"needs at least {info.min_input} px. Pretrained networks saw 224 px photos: "
+                     "larger inputs often help them, but cost time (4× the pixels ≈ 4× slower).")
+    weights, fraction = ("none", 1.0) if kind == "scratch" else choose_transfer()
+    pooling, dense, dropout = choose_head()
+    return kind, ModelConfig(architecture=info.name, input_size=size, weights=weights,
+                             trainable_fraction=fraction, pooling=pooling, dense_units=dense,
+                             dropout=dropout)
+
+
+@st.cache_data(show_spinner="Building the model to count its parameters…", max_entries=64)
+def model_size(model_json: str, num_classes: int, image_size: int) -> dict[str, float]:
+    """describe() for one model config; cached, since building a big network takes seconds."""
+    from cifarkit.models.summary import describe  # imports Keras: only once something is shown
+
+    config = RunConfig(model=ModelConfig(**json.loads(model_json)))
+    stats = describe(config, num_classes, image_size)
+    return {**asdict(stats), "total_params": stats.total_params}
+
+
+def show_model_size(model: ModelConfig, num_classes: int, image_size: int) -> None:
+    if model.weights not in ("imagenet", "none"):
+        model = replace(model, weights="imagenet")  # a weights file: pretrained, same shapes
+    try:
+        stats = model_size(json.dumps(asdict(model), sort_keys=True), num_classes, image_size)
+    except ValueError as error:
+        st.warning(f"Cannot build this model: {error}", icon=":material/warning:")
+        return
+    st.metric("Trainable parameters", f"{stats['trainable_params']:,.0f}",
+              help="Numbers the training adjusts. More parameters can learn more, but need more "
+              "images and time, and overfit more easily.")
+    st.metric("Frozen parameters", f"{stats['non_trainable_params']:,.0f}",
+              help="Kept as they are: frozen pretrained layers and batch-norm statistics.")
+    st.metric("Weights in memory", f"{stats['weights_mb']:,.1f} MB",
+              help="Size of all weights as 32-bit floats; about the size of the saved model.")
+    training_mb = stats["weights_mb"] + 3 * stats["weights_mb"] * (
+        stats["trainable_params"] / max(stats["total_params"], 1))
+    st.caption(f"Training also keeps gradients and optimizer state: ≈ {training_mb:,.0f} MB "
+               "before activations.")
+
+
+# --- the training form
+
+
+def optimizer_fields(kind: str) -> OptimizerConfig:
+    st.markdown("**Optimisation**")
+    name = st.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer",
+                        help="The rule that turns each batch's gradients into weight updates. "
+                        "Adam is a safe default; SGD with momentum is classic and can generalise "
+                        "better with a good schedule.")
+    rate = st.select_slider(
+        "Learning rate", LEARNING_RATES, value=1e-3 if kind == "scratch" else 1e-4,
+        key=f"train_lr_{kind}", format_func=lambda value: f"{value:g}",
+        help="Step size of each update. Too high: the loss jumps around or explodes. Too low: "
+        "learning crawls. Pretrained networks need small rates (1e-4) to keep what they know.")
+    schedule = st.selectbox("Learning-rate schedule", list(SCHEDULES), format_func=SCHEDULES.get,
+                            key="train_schedule",
+                            help="Constant keeps the rate. Cosine lowers it smoothly to 0 by the "
+                            "last epoch. One cycle warms up first, then decays: fast training. "
+                            "A schedule cannot be combined with 'reduce on plateau'.")
+    with st.expander("Optimizer details"):
+        momentum = st.slider("Momentum (SGD, RMSprop)", 0.0, 0.99, 0.9, step=0.01,
+                             key="train_momentum",
+                             help="Keeps part of the previous update, smoothing the path.")
+        nesterov = st.toggle("Nesterov momentum (SGD)", key="train_nesterov",
+                             help="Looks ahead before stepping; often a little better.")
+        decay = st.number_input("Weight decay (AdamW)", 0.0, 0.1, 1e-4, step=1e-4, format="%g",
+                                key="train_weight_decay",
+                                help="Pulls weights towards 0 each step: a simple brake on "
+                                "overfitting.")
+    return OptimizerConfig(name=name, learning_rate=rate, momentum=momentum, nesterov=nesterov,
+                           weight_decay=decay, schedule=schedule)
+
+
+def training_fields() -> TrainingConfig:
+    st.markdown("**Length**")
+    batch = st.select_slider("Batch size", BATCH_SIZES, value=64, key="train_batch",
+                             help="Images per weight update. Larger batches run faster per image "
+                             "on a GPU but need more memory; smaller ones add helpful noise.")
+    epochs = st.number_input("Epochs", 1, 500, 10, key="train_epochs",
+                             help="One epoch = every training image seen once. Early stopping "
+                             "can end training sooner.")
+    steps = st.number_input("Steps per epoch (0 = one full pass)", 0, 100_000, 0, step=10,
+                            key="train_steps",
+                            help="Batches per epoch. 0 goes through all training images once; a "
+                            "smaller number gives shorter epochs and more frequent validation.")
+    smoothing = st.slider("Label smoothing", 0.0, 0.3, 0.0, step=0.05, key="train_smoothing",
+                          help="Trains towards 90 % sure instead of 100 % (at 0.1): a model that "
+                          "is less over-confident and often generalises slightly better.")
+    return TrainingConfig(epochs=int(epochs), batch_size=batch,
+                          steps_per_epoch=int(steps) or None, label_smoothing=smoothing)
+
+
+def callback_fields() -> CallbacksConfig:
+    st.markdown("**Callbacks**")
+    early = st.toggle("Early stopping", True, key="train_early",
+                      help="Stops when the monitored value has not improved for a while: no "
+                      "wasted epochs, less overfitting.")
+    monitor = st.selectbox("Watch", list(MONITORS), format_func=MONITORS.get,
+                           key="train_early_monitor",
+                           help="What early stopping watches (lower loss or higher accuracy).")
+    patience = st.number_input("Patience (epochs)", 1, 100, 5, key="train_early_patience",
+                               help="How many epochs without improvement to tolerate.")
+    restore = st.toggle("Restore the best weights", True, key="train_restore",
+                        help="At the end, go back to the weights of the best epoch.")
+    reduce = st.toggle("Reduce learning rate on plateau", True, key="train_reduce",
+                       help="Lowers the learning rate when validation loss stalls: smaller steps "
+                       "often find a better minimum. Needs a constant schedule.")
+    factor = st.slider("Reduce by factor", 0.1, 0.9, 0.5, step=0.1, key="train_reduce_factor",
+                       help="New rate = old rate × factor.")
+    reduce_patience = st.number_input("Reduce patience (epochs)", 1, 50, 2,
+                                      key="train_reduce_patience",
+                                      help="Epochs without improvement before lowering the rate.")
+    checkpoint = st.toggle("Keep only the best model", True, key="train_checkpoint",
+                           help="Saves the model whenever validation accuracy improves, so the "
+                           "run keeps its best epoch (not just its last).")
+    return CallbacksConfig(early_stopping=early, early_stopping_monitor=monitor,
+                           early_stopping_patience=int(patience), restore_best_weights=restore,
+                           reduce_lr=reduce, reduce_lr_factor=factor,
+                           reduce_lr_patience=int(reduce_patience), checkpoint=checkpoint)
+
+
+def run_fields() -> tuple[str, int, dict[str, bool]]:
+    st.markdown("**Run**")
+    name = st.text_input("Run name", key="train_name", placeholder="e.g. resnet with flips",
+                         help="To find the run later; empty = an automatic id.")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 42, key="train_seed",
+                           help="Fixes the random start, shuffling and augmentation, so the "
+                           "same settings give (nearly) the same result.")
+    speed = {
+        "mixed_precision": st.toggle(
+            "Mixed precision", key="train_mixed",
+            help="Computes in 16-bit floats: up to 2× faster and less memory on a modern GPU; "
+            "no gain (slower) on a CPU."),
+        "jit_compile": st.toggle(
+            "XLA compilation", key="train_xla",
+            help="Compiles the model for the hardware; pays off on a GPU after a slow first "
+            "epoch."),
+    }
+    return name.strip(), int(seed), speed
+
+
+def training_form(spec: DataConfig, kind: str, model: ModelConfig) -> None:
+    """All the remaining settings; on submit, validate and launch (or say what is wrong)."""
+    with st.form("train_form", enter_to_submit=False):
+        first, second, third = st.columns(3, gap="large")
+        with first:
+            optimizer = optimizer_fields(kind)
+            training = training_fields()
+        with second:
+            callbacks = callback_fields()
+            name, seed, speed = run_fields()
+        with third:
+            st.markdown("**Augmentation** (random changes, training only)")
+            augment = augment_controls("train_aug_", current_augment_config())
+        submitted = st.form_submit_button("Start training", key="train_start", type="primary",
+                                          icon=":material/play_arrow:")
+        if not submitted:
+            return
+        config = RunConfig(name=name, data=spec, augment=augment, model=model,
+                           optimizer=optimizer, training=replace(training, **speed),
+                           callbacks=callbacks, seed=seed)
+        try:
+            config.validate()
+        except ConfigError as error:
+            st.error(f"**{error.field}**: {error.reason}", icon=":material/error:")
+            return
+    launch(config)
+
+
+def launch(config: RunConfig) -> None:
+    try:
+        run = runs.launch(config)
+    except (ValueError, OSError) as error:
+        st.error(f"Could not start the run: {error}", icon=":material/error:")
+        return
+    st.session_state["train_run"] = run.run_id
+    st.session_state["selected_run"] = run.run_id  # the Runs and Errors pages pick it too
+    st.session_state["train_goto_live"] = True
+    st.rerun()
+
+
+# --- watching runs (read from disk every two seconds; the worker process does the training)
+
+
+def watched_runs() -> list[runs.Run]:
+    """The run launched here or picked on another page (else the newest), then all active runs."""
+    every = runs.list_runs()
+    focus = next((run for run in every if run.run_id == st.session_state.get("selected_run")),
+                 every[0] if every else None)
+    others = [run for run in every if run.is_active and run is not focus]
+    return ([focus] if focus else []) + others
+
+
+def time_left(run: runs.Run, rows: list[dict], batch: dict | None) -> float | None:
+    """Seconds to the last epoch at the pace so far (early stopping may finish sooner)."""
+    done = int(rows[-1]["epoch"]) if rows else 0
+    current = batch if batch and batch.get("epoch", 0) > done and batch.get("step") else None
+    per_epoch = None
+    if rows:
+        per_epoch = sum(row.get("seconds", 0.0) for row in rows) / len(rows)
+    left = 0.0
+    if current:
+        per_step = current["seconds"] / current["step"]
+        left = (current["steps"] - current["step"]) * per_step
+        per_epoch = per_epoch or per_step * current["steps"]
+    if per_epoch is None:
+        return None
+    later = run.config.training.epochs - done - (1 if current else 0)
+    return left + max(later, 0) * per_epoch
+
+
+def show_progress(run: runs.Run, rows: list[dict], batch: dict | None) -> None:
+    total = run.config.training.epochs
+    done = int(rows[-1]["epoch"]) if rows else 0
+    current = batch if batch and batch.get("epoch", 0) > done else None
+    in_epoch = current["step"] / current["steps"] if current and current.get("steps") else 0.0
+    st.progress(min((done + in_epoch) / total, 1.0),
+                text=f"Epoch {min(done + 1, total) if run.is_active else done} of {total}")
+    if current:
+        st.progress(min(in_epoch, 1.0), text=f"Batch {current['step']} of {current['steps']}")
+    elif run.status == "queued" or not rows:
+        st.progress(0.0, text="Loading the data and building the model…")
+    elif done >= total or run.info.get("epochs_run", 0) >= total:
+        st.progress(1.0, text="Testing the best model on the test set…")
+    cells = st.columns(4)
+    last = rows[-1] if rows else {}
+    cells[0].metric("Training accuracy", _percent(last.get("accuracy")))
+    cells[1].metric("Validation accuracy", _percent(last.get("val_accuracy")),
+                    help="On held-back images the model does not train on.")
+    cells[2].metric("Elapsed", format_seconds(run.info.get("train_seconds")))
+    cells[3].metric("Time left", format_seconds(time_left(run, rows, batch)),
+                    help="At the pace so far; early stopping may end the run sooner.")
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.1%}" if isinstance(value, (int, float)) else "–"
+
+
+def show_outcome(run: runs.Run) -> None:
+    info = run.info
+    if run.status in ("completed", "stopped"):
+        accuracy = info.get("test_accuracy")
+        verb = "finished and" if run.status == "completed" else "was stopped; its best model"
+        st.success(f"**{run.name}** {verb} scored **{_percent(accuracy)}** on the test set.",
+                   icon=":material/emoji_events:")
+        cells = st.columns(4)
+        cells[0].metric("Test accuracy", _percent(accuracy))
+        cells[1].metric("Top-5 accuracy", _percent(info.get("test_top5_accuracy")),
+                        help="The right class is among the model's five best guesses.")
+        cells[2].metric("Epochs", info.get("epochs_run", "–"))
+        cells[3].metric("Training time", format_seconds(info.get("train_seconds")))
+        links = st.columns(2)
+        with links[0]:
+            nav_link("pages/runs.py", "Compare it with other runs", ":material/monitoring:")
+        with links[1]:
+            nav_link("pages/errors.py", "See what it gets wrong", ":material/error_med:")
+    elif run.status == "failed":
+        st.error(f"The run failed: {info.get('error') or 'no error recorded'}",
+                 icon=":material/error:")
+        log = run.path / rundir.LOG
+        if log.is_file():
+            with st.expander("Last lines of the training log"):
+                st.code("\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:]),
+                        language=None)
+    elif run.status == "interrupted":
+        st.warning("The training process ended without finishing (the computer slept, the "
+                   "server restarted or it was killed). Resume it on the Runs page: it continues "
+                   "from its last saved epoch.", icon=":material/warning:")
+
+
+def request_stop(run_id: str, name: str) -> None:
+    """Stop-button callback: runs before the rerun, so the button already reads "Stopping…"."""
+    try:
+        runs.stop(run_id)
+    except runs.RunError as error:
+        st.toast(str(error), icon=":material/info:")
+    else:
+        st.toast(f"Stopping {name} after the current batch…", icon=":material/stop_circle:")
+
+
+def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> None:
+    if not run.is_active:
+        return
+    if rundir.stop_requested(run.path):
+        column.button("Stopping…", key=f"train_stopping_{run.run_id}", disabled=True)
+        return
+    column.button("Stop", key=f"train_stop_{run.run_id}", icon=":material/stop_circle:",
+                  on_click=request_stop, args=(run.run_id, run.name),
+                  help="Stops after the current batch, then tests the best model so far.")
+
+
+def show_run(run: runs.Run) -> None:
+    rows = rundir.epoch_rows(run.path)
+    with st.container(border=True):
+        head, action = st.columns([5, 1], vertical_alignment="center")
+        head.markdown(f"#### {run.name}")
+        head.caption(f"{status_label(run.status)} · {run.config.model.architecture} · "
+                     f"{describe_data(run.config.data)}")
+        stop_button(run, action)
+        if run.is_active:
+            show_progress(run, rows, rundir.latest_batch(run.path))
+        else:
+            show_outcome(run)
+        if rows:
+            st.plotly_chart(charts.training_curves(rows), key=f"train_curves_{run.run_id}")
+        elif not run.is_active:
+            st.caption("No epoch finished, so there are no curves to show.")
+
+
+def live_panel() -> None:
+    """Every watched run; polls the disk every 2 s while any of them is active."""
+    active = any(run.is_active for run in watched_runs())
+
+    def panel() -> None:
+        watched = watched_runs()
+        if not watched:
+            st.info("No runs yet: set one up in the other tab and press **Start training**.",
+                    icon=":material/rocket_launch:")
+            return
+        for run in watched:
+            show_run(run)
+        if active and not any(run.is_active for run in watched):
+            st.rerun()  # everything finished: redraw the page once and stop polling
+
+    st.fragment(panel, run_every=2 if active else None)()
+
+
+# --- the page
+
+SETUP, LIVE = "Set up a run", "Live training"
+
+st.title("Train", anchor=False)
+st.caption("Pick a network, set how it learns, and start: training runs in the background, so "
+           "you can close this tab and come back.")
+data_spec = current_data_config()
+shape = show_data(data_spec)
+if st.session_state.pop("train_goto_live", False) or "train_tab" not in st.session_state:
+    st.session_state["train_tab"] = LIVE if st.session_state.get("train_run") or any(
+        run.is_active for run in runs.list_runs()) else SETUP
+setup_tab, live_tab = st.tabs([SETUP, LIVE], key="train_tab", on_change="rerun")
+with setup_tab:
+    if setup_tab.open and shape is not None:
+        num_classes, image_size = shape
+        choice, size_column = st.columns([3, 1], gap="large")
+        with choice:
+            model_kind, model_config = choose_model()
+        with size_column, st.container(border=True):
+            st.markdown("**Model size**")
+            show_model_size(model_config, num_classes, image_size)
+        training_form(data_spec, model_kind, model_config)
+with live_tab:
+    if live_tab.open:
+        live_panel()

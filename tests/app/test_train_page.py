@@ -1,0 +1,173 @@
+"""Train page: model choice and size, the form and its validation, launching, live runs."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cifarkit import rundir, runs, settings
+from cifarkit.config import DataConfig, ModelConfig, RunConfig
+from cifarkit.models.summary import describe
+from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
+
+PAGE = page_path("pages/train.py")
+SETUP, LIVE = "Set up a run", "Live training"
+
+
+def open_train(**session: object) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(item.value for item in at.metric if item.label == label)
+
+
+def texts(elements) -> str:
+    return "\n".join(element.value for element in elements)
+
+
+def run_dirs() -> list:
+    folder = settings.runs_dir()
+    return list(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_defaults_show_the_model_size_and_no_runs() -> None:
+    at = open_train()
+    assert at.session_state["train_tab"] == SETUP
+    assert "**Data:** Digits" in texts(at.markdown)
+    expected = describe(RunConfig(), num_classes=10, image_size=32)
+    assert metric(at, "Trainable parameters") == f"{expected.trainable_params:,}"
+    assert metric(at, "Frozen parameters") == f"{expected.non_trainable_params:,}"
+    assert metric(at, "Weights in memory") == f"{expected.weights_mb:,.1f} MB"
+    at.session_state["train_tab"] = LIVE
+    rerun(at)
+    assert "No runs yet" in at.info[0].value
+
+
+def test_missing_cifar_archive_is_explained_not_an_exception(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CIFARKIT_DATA_DIR", raising=False)
+    at = open_train(data_config=DataConfig(source="cifar100", label_mode="coarse"))
+    assert "cifar-100-python.tar.gz" in at.info[0].value
+    assert not at.metric and "train_start" not in {button.key for button in at.button}
+
+
+def test_transfer_head_only_trains_just_the_new_classifier() -> None:
+    at = open_train()
+    at.radio(key="train_kind").set_value("transfer")
+    rerun(at)
+    at.selectbox(key="train_arch_transfer").select("MobileNetV2")
+    rerun(at)
+    at.slider(key="train_input_MobileNetV2").set_value(32)
+    at.radio(key="train_weights").set_value("none")
+    at.radio(key="train_trainable").set_value("head")
+    rerun(at)
+    assert metric(at, "Trainable parameters") == f"{(1280 + 1) * 10:,}"  # features × digits
+    assert int(metric(at, "Frozen parameters").replace(",", "")) > 2_000_000
+
+
+def test_invalid_settings_are_refused_with_the_field_and_nothing_starts(fake_worker) -> None:
+    at = open_train()
+    at.selectbox(key="train_schedule").select("cosine")  # reduce-on-plateau is on by default
+    at.button(key="train_start").click()
+    rerun(at)
+    assert "callbacks.reduce_lr" in at.error[0].value
+    assert run_dirs() == [] and fake_worker == []
+    at.toggle(key="train_reduce").set_value(False)
+    at.button(key="train_start").click()
+    rerun(at)
+    assert not at.error
+    (launched,) = runs.list_runs()
+    assert launched.config.optimizer.schedule == "cosine"
+    assert not launched.config.callbacks.reduce_lr
+    assert len(fake_worker) == 1 and str(launched.path.resolve()) in fake_worker[0]
+
+
+def test_live_panel_shows_runs_of_every_status(run_factory) -> None:
+    made = {status: run_factory(status, name=f"run-{status}") for status in STATUSES}
+    at = open_train()
+    assert at.session_state["train_tab"] == LIVE  # runs are active: the page opens on them
+    shown = texts(at.markdown)
+    for status in ("queued", "running", "interrupted"):  # both active ones, and the newest
+        assert f"#### run-{status}" in shown
+    assert {button.key for button in at.button} >= {
+        f"train_stop_{made['queued'].run_id}", f"train_stop_{made['running'].run_id}"}
+    checks = {
+        "completed": lambda: "finished and scored" in at.success[0].value,
+        "stopped": lambda: "was stopped" in at.success[0].value,
+        "failed": lambda: "the sky fell" in at.error[0].value,
+        "interrupted": lambda: "Resume it on the Runs page" in at.warning[0].value,
+        "running": lambda: at.get("progress")[0].proto.text == "Epoch 2 of 3",
+        "queued": lambda: "Loading the data" in at.get("progress")[1].proto.text,
+    }
+    for status, check in checks.items():
+        at.session_state["selected_run"] = made[status].run_id
+        rerun(at)
+        assert f"#### run-{status}" in texts(at.markdown)
+        assert check(), status
+    at.session_state["selected_run"] = made["completed"].run_id
+    rerun(at)
+    accuracy = made["completed"].info["test_accuracy"]
+    assert metric(at, "Test accuracy") == f"{accuracy:.1%}"
+    curves = chart_spec(at, 0)
+    assert {trace["name"] for trace in curves["data"]} == {"train", "validation"}
+    assert len(curves["data"][0]["x"]) == 3  # three epochs
+
+
+def test_running_run_shows_progress_time_left_and_stops(run_factory) -> None:
+    run = run_factory("running", epochs=3)
+    (epoch,) = rundir.epoch_rows(run.path)
+    rundir.append_metrics(run.path, {"kind": "batch", "epoch": 2, "step": 5, "steps": 10,
+                                     "seconds": 5.0, "loss": 1.0, "accuracy": 0.5})
+    at = open_train()
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert bars == ["Epoch 2 of 3", "Batch 5 of 10"]
+    # 5 batches left at 1 s each, then one more epoch at the pace of the first.
+    left = round(5 + epoch["seconds"])
+    assert metric(at, "Time left") == f"0m {left:02d}s"
+    assert metric(at, "Validation accuracy") == f"{epoch['val_accuracy']:.1%}"
+    at.button(key=f"train_stop_{run.run_id}").click()
+    rerun(at)
+    assert rundir.stop_requested(run.path)
+    assert at.button(key=f"train_stopping_{run.run_id}").disabled
+
+
+@pytest.mark.slow
+def test_form_launches_a_real_run_and_shows_its_curves() -> None:
+    at = open_train(data_config=DataConfig(source="digits", max_train_images=200,
+                                           max_test_images=100))
+    at.selectbox(key="train_arch_scratch").select("simple_cnn")
+    rerun(at)
+    at.number_input(key="train_epochs").set_value(1)
+    at.select_slider(key="train_batch").set_value(32)
+    at.text_input(key="train_name").input("tiny digits")
+    at.button(key="train_start").click()
+    rerun(at)
+    (launched,) = runs.list_runs()
+    config = launched.config
+    assert config.name == "tiny digits" and config.model == ModelConfig(
+        architecture="simple_cnn", weights="none")
+    assert (config.training.epochs, config.training.batch_size) == (1, 32)
+    assert config.data.max_train_images == 200
+    assert not config.augment.horizontal_flip  # digits: the recommended augmentation
+    assert at.session_state["train_tab"] == LIVE
+    assert at.session_state["selected_run"] == launched.run_id  # Runs and Errors pick it too
+    assert "#### tiny digits" in texts(at.markdown)
+    finished = runs.wait(launched.run_id, timeout=300)
+    assert finished.status == "completed", finished.info.get("error")
+    rerun(at)
+    assert "finished and scored" in at.success[0].value
+    assert metric(at, "Test accuracy") == f"{finished.info['test_accuracy']:.1%}"
+    assert len(at.get("plotly_chart")) == 1
+    assert chart_spec(at, 0)["data"][0]["x"] == [1]
