@@ -208,7 +208,7 @@ def trial_scores(table: pd.DataFrame, objective: str = "val_accuracy",
     while the search is still running. Failed trials (no score) are left out.
     """
     scored = table.dropna(subset=["score"]).sort_values("trial")
-    hidden = {"trial", "status", "score", "val_accuracy", "val_loss"}
+    hidden = {"trial", "status", "score", "val_accuracy", "val_loss", "error"}
     details = [column for column in scored.columns if column not in hidden]
     figure = go.Figure()
     figure.add_scatter(

@@ -1,16 +1,22 @@
-"""`python -m cifarkit`: train, evaluate, predict, runs and datasets from the command line."""
+"""`python -m cifarkit`: train, evaluate, predict, runs, datasets and tune from the command line."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cifarkit import runs
 from cifarkit.config import ConfigError, RunConfig
+from cifarkit.tuneconfig import TuneConfig
+
+if TYPE_CHECKING:
+    from cifarkit.searches import Search
 
 # Train flags: flag -> (dotted config field, type). One table instead of one block per flag.
 TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
@@ -59,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_runs(commands)
     _add_datasets(commands)
+    _add_tune(commands)
     return parser
 
 
@@ -259,6 +266,210 @@ def _print_progress(done: int, total: int | None) -> None:
     else:
         sys.stdout.write(f"\r{done / 2**20:.1f} MB")
     sys.stdout.flush()
+
+
+# --- tune: hyperparameter searches (cifarkit.searches) ---------------------------------------
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(value) for value in text.split(",") if value)
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(filter(None, text.split(",")))
+
+
+# Tune flags: flag -> (dotted TuneConfig field, type). Data, seed and the best run's epochs come
+# from the train flags (under "base."); the values a search varies come from the space flags.
+TUNE_BASE_FLAGS = ("--seed", "--source", "--label-mode", "--classes", "--num-classes",
+                   "--data-path", "--max-train", "--max-test", "--architecture", "--input-size",
+                   "--epochs")
+TUNE_FLAGS: dict[str, tuple[str, Any]] = {
+    "--name": ("name", str),
+    "--algorithm": ("algorithm", str),
+    "--max-trials": ("max_trials", int),
+    "--epochs-per-trial": ("epochs_per_trial", int),
+    "--objective": ("objective", str),
+    "--base-filters": ("space.base_filters", _ints),
+    "--blocks-min": ("space.blocks_min", int),
+    "--blocks-max": ("space.blocks_max", int),
+    "--dropout-min": ("space.dropout_min", float),
+    "--dropout-max": ("space.dropout_max", float),
+    "--lr-min": ("space.learning_rate_min", float),
+    "--lr-max": ("space.learning_rate_max", float),
+    "--optimizers": ("space.optimizers", _words),
+    "--augmentation-min": ("space.augmentation_min", float),
+    "--augmentation-max": ("space.augmentation_max", float),
+    "--batch-sizes": ("space.batch_sizes", _ints),
+    **{flag: (f"base.{dotted}", kind) for flag, (dotted, kind) in TRAIN_FLAGS.items()
+       if flag in TUNE_BASE_FLAGS},
+}
+
+
+TUNE_HINTS = {
+    "--algorithm": "random | hyperband | bayesian",
+    "--objective": "val_accuracy (maximised) | val_loss (minimised)",
+    "--max-trials": "hyperband may need fewer",
+    "--epochs-per-trial": "hyperband: the most any trial trains",
+    "--epochs": "of the run that trains the best trial",
+    "--base-filters": "custom_cnn width choices, e.g. 16,32,64",
+    "--blocks-min": "custom_cnn depth",
+    "--lr-min": "sampled on a log scale",
+    "--optimizers": "e.g. adam,sgd",
+    "--augmentation-min": "strength of rotation, zoom and shift",
+}
+
+
+def _add_tune(commands: Any) -> None:
+    tune = commands.add_parser(
+        "tune", help="hyperparameter search with keras-tuner (list, stop, resume, best)",
+        description="Search hyperparameters (random, hyperband or bayesian) from a TuneConfig "
+        "JSON and/or flags; flags override the config. Lists take commas: --batch-sizes 32,64. "
+        "The search runs as its own process; Ctrl-C asks it to stop after the current batch.")
+    tune.add_argument("--config", type=Path, help="TuneConfig JSON file")
+    tune.add_argument("--search-dir", type=Path, help="run this existing search directory (worker)")
+    tune.add_argument("--resume", action="store_true", help="with --search-dir: resume it")
+    tune.add_argument("--detach", action="store_true",
+                      help="start the search in the background and return its id")
+    for flag, (dotted, kind) in TUNE_FLAGS.items():
+        hint = f" ({TUNE_HINTS[flag]})" if flag in TUNE_HINTS else ""
+        tune.add_argument(flag, dest=dotted, type=kind, default=None, help=f"sets {dotted}{hint}",
+                          metavar=flag[2:].upper().replace("-", "_"))
+    tune.set_defaults(handler=cmd_tune)
+    actions = tune.add_subparsers(dest="action", required=False)
+    actions.add_parser("list", help="every search with its status").set_defaults(
+        handler=cmd_tune_list)
+    for action, handler in (("stop", cmd_tune_stop), ("resume", cmd_tune_resume),
+                            ("delete", cmd_tune_delete)):
+        sub = actions.add_parser(action, help=f"{action} a search")
+        sub.add_argument("search", help="search id or directory")
+        sub.set_defaults(handler=handler)
+    best = actions.add_parser("best", help="the best trial as a RunConfig (save or train it)")
+    best.add_argument("search", help="search id or directory")
+    best.add_argument("--save", type=Path, help="write the RunConfig JSON here")
+    best.add_argument("--train", action="store_true", help="launch a run with it (background)")
+    best.set_defaults(handler=cmd_tune_best)
+
+
+def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
+    """The TuneConfig JSON (if any) with every given flag applied on top, validated."""
+    raw = json.loads(args.config.read_text()) if args.config else {}
+    for dotted, _ in TUNE_FLAGS.values():
+        value = getattr(args, dotted, None)
+        if value is not None:
+            _set_dotted(raw, dotted, value)
+    return TuneConfig.from_dict(raw).validate()
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    if args.search_dir:
+        from cifarkit import tuning
+
+        status = tuning.search(args.search_dir, resume=args.resume, verbose=2)
+        return 0 if status.get("status") in ("completed", "stopped") else 1
+    tune = tune_config_from_args(args)  # fail fast, before TensorFlow loads
+    from cifarkit import searches
+
+    search = searches.launch_search(tune)
+    print(f"started search {search.search_id} in {search.path}")
+    if args.detach:
+        return 0
+    try:
+        search = _follow_search(search)
+    except KeyboardInterrupt:
+        searches.stop_search(search.path)
+        print("\nstopping after the current batch ...")
+        search = searches.wait_search(search.path, timeout=3600)
+    _print_search_summary(search)
+    return 0 if search.status in ("completed", "stopped") else 1
+
+
+def _follow_search(search: Search) -> Search:
+    """Print each trial as it finishes until the worker process ends."""
+    from cifarkit import searches
+
+    shown = 0
+    while True:
+        progress = searches.search_progress(search)
+        for row in progress["table"].iloc[shown:].to_dict("records"):
+            print(f"trial {row['trial']} {row['status']}: {progress['objective']} "
+                  f"{_score_text(row['score'])}")
+        shown = progress["finished"]
+        if progress["status"] not in searches.ACTIVE:
+            return searches.load_search(search.path)
+        time.sleep(1.0)
+
+
+def _print_search_summary(search: Search) -> None:
+    from cifarkit import searches
+
+    progress = searches.search_progress(search)
+    print(f"status: {progress['status']} ({progress['finished']} of {progress['planned']} "
+          "trials finished)")
+    if progress["error"]:
+        print(f"error: {progress['error']}")
+    best = progress["best"]
+    if best:
+        values = ", ".join(f"{name}={best[name]}" for name in search.config.hyperparameters())
+        print(f"best: trial {best['trial']} {progress['objective']} "
+              f"{_score_text(best['score'])} ({values})")
+        print(f"train it: python -m cifarkit tune best {search.search_id} --train")
+
+
+def _score_text(value: Any) -> str:
+    """4 decimals, or "-" for a trial without a score (failed, NaN, not finished)."""
+    return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else "-"
+
+
+def cmd_tune_list(args: argparse.Namespace) -> int:
+    from cifarkit import searches
+
+    print(f"{'search':36} {'status':12} {'trials':>8} {'best':>8}")
+    for search in searches.list_searches():
+        progress = searches.search_progress(search)
+        best = progress["best"] or {}
+        trials = f"{progress['finished']}/{progress['planned']}"
+        print(f"{search.search_id:36} {search.status:12} {trials:>8} "
+              f"{_score_text(best.get('score')):>8}")
+    return 0
+
+
+def cmd_tune_stop(args: argparse.Namespace) -> int:
+    from cifarkit import searches
+
+    search = searches.stop_search(args.search)
+    print(f"asked search {search.search_id} to stop; it stops after the current batch")
+    return 0
+
+
+def cmd_tune_resume(args: argparse.Namespace) -> int:
+    from cifarkit import searches
+
+    search = searches.resume_search(args.search)
+    print(f"resumed search {search.search_id}")
+    return 0
+
+
+def cmd_tune_delete(args: argparse.Namespace) -> int:
+    from cifarkit import searches
+
+    searches.delete_search(args.search)
+    print(f"deleted search {args.search}")
+    return 0
+
+
+def cmd_tune_best(args: argparse.Namespace) -> int:
+    from cifarkit import searches
+
+    config = searches.best_run_config(args.search)
+    print(config.to_json())
+    if args.save:
+        config.save(args.save)
+        print(f"saved to {args.save}")
+    if args.train:
+        run = runs.launch(config)
+        print(f"started run {run.run_id} in {run.path}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

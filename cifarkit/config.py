@@ -22,6 +22,7 @@ SCHEDULES = ("constant", "cosine", "one_cycle")
 POOLINGS = ("avg", "max", "flatten")
 MONITORS = ("val_loss", "val_accuracy")
 MAX_INPUT_SIZE = 224
+MAX_BLOCKS = 5  # custom_cnn: 5 max-pools take a 32-px input down to 1 px
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,8 @@ class ModelConfig:
     pooling: str = "avg"  # head: avg | max | flatten
     dropout: float = 0.2  # head dropout rate
     dense_units: int = 0  # head: width of an extra dense layer, 0 = none
+    base_filters: int = 32  # custom_cnn only: filters of the first block, doubled per block
+    blocks: int = 3  # custom_cnn only: conv blocks, each halving the side with a max-pool
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,11 @@ class RunConfig:
 
 
 T = TypeVar("T")
+
+
+def dataclass_from_dict(cls: type[T], raw: Any, prefix: str = "") -> T:
+    """The JSON reader behind RunConfig.from_dict, for configs that embed one (TuneConfig)."""
+    return _from_dict(cls, raw, prefix)
 
 
 def _from_dict(cls: type[T], raw: Any, prefix: str) -> T:
@@ -271,6 +279,17 @@ def _check_model(config: RunConfig) -> None:
              "must be from 0 up to (not including) 1")
     _require(_is_int(model.dense_units) and model.dense_units >= 0, "model.dense_units",
              "must be a whole number ≥ 0")
+    _check_custom_cnn(model)
+
+
+def _check_custom_cnn(model: ModelConfig) -> None:
+    """Width and depth of custom_cnn; every block halves the side, which must stay ≥ 1 px."""
+    _require(_is_int(model.base_filters) and 8 <= model.base_filters <= 256, "model.base_filters",
+             f"must be a whole number from 8 to 256, got {model.base_filters!r}")
+    _require(_is_int(model.blocks) and 1 <= model.blocks <= MAX_BLOCKS, "model.blocks",
+             f"must be a whole number from 1 to {MAX_BLOCKS}, got {model.blocks!r}")
+    _require(2 ** model.blocks <= model.input_size, "model.blocks",
+             f"{model.blocks} max-pools shrink a {model.input_size}-px input below 1 px")
 
 
 def _check_optimizer(config: RunConfig) -> None:

@@ -88,15 +88,25 @@ def launch(config: RunConfig, root: str | Path | None = None) -> Run:
 
 def start_worker(run_dir: Path, resume: bool = False) -> int:
     """Start `python -m cifarkit train --run-dir ...` detached from this process."""
-    command = [sys.executable, "-m", "cifarkit", "train", "--run-dir", str(run_dir.resolve())]
+    arguments = ["train", "--run-dir", str(run_dir.resolve())]
     if resume:
-        command.append("--resume")
-    rundir.update_status(run_dir, status="queued", error=None)
-    with open(run_dir / rundir.LOG, "a") as log:
+        arguments.append("--resume")
+    return spawn_worker(run_dir, arguments, rundir.LOG)
+
+
+def spawn_worker(folder: Path, arguments: list[str], log_name: str) -> int:
+    """Start `python -m cifarkit <arguments>` detached, logging to folder/log_name.
+
+    Shared by runs and searches (cifarkit.searches): both mark folder/status.json queued with the
+    pid, and effective_status() recognises the worker by the folder name in its command line.
+    """
+    command = [sys.executable, "-m", "cifarkit", *arguments]
+    rundir.update_status(folder, status="queued", error=None)
+    with open(folder / log_name, "a") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
                                    cwd=Path.cwd(), env=_worker_env())
-    rundir.update_status(run_dir, pid=process.pid)
+    rundir.update_status(folder, pid=process.pid)
     # Reap the child when it exits so it never lingers as a zombie that looks alive.
     threading.Thread(target=process.wait, daemon=True).start()
     return process.pid
@@ -119,7 +129,7 @@ def load(run: str | Path, root: str | Path | None = None) -> Run:
     if not (path / rundir.CONFIG).is_file():
         raise RunError(f"no run {str(run)!r} in {root_dir(root)}")
     info = rundir.read_status(path)
-    return Run(path.name, path, RunConfig.load(path / rundir.CONFIG), _effective_status(path, info),
+    return Run(path.name, path, RunConfig.load(path / rundir.CONFIG), effective_status(path, info),
                info)
 
 
@@ -138,7 +148,7 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
     return runs
 
 
-def _effective_status(path: Path, info: dict[str, Any]) -> str:
+def effective_status(path: Path, info: dict[str, Any]) -> str:
     """A queued/running status whose process is gone means the run was interrupted."""
     status = info.get("status", "queued")
     if status in ACTIVE and not _worker_alive(info.get("pid"), path):

@@ -59,7 +59,7 @@ def train(run_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[s
 
 def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     config = RunConfig.load(run_dir / rundir.CONFIG).validate()
-    _configure_keras(config)
+    configure_keras(config)
     data = prepare_data(config)
     done_epochs = rundir.completed_epochs(run_dir) if resume else 0
     model = _resume_or_build(run_dir, config, data, resume and done_epochs > 0)
@@ -80,7 +80,8 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     return _finish(run_dir, config, model, data, progress)
 
 
-def _configure_keras(config: RunConfig) -> None:
+def configure_keras(config: RunConfig) -> None:
+    """Seed and float policy of a worker process (training or a search) before any model."""
     keras.utils.set_random_seed(config.seed)
     policy = "mixed_float16" if config.training.mixed_precision else "float32"
     keras.mixed_precision.set_global_policy(policy)
@@ -88,10 +89,8 @@ def _configure_keras(config: RunConfig) -> None:
 
 def prepare_data(config: RunConfig) -> PreparedData:
     """Load the dataset, carve validation from train, and build the tf.data pipelines."""
-    dataset = datasets.load(config.data)
+    dataset, (x_train, y_train), (x_val, y_val) = load_splits(config)
     num_classes = len(dataset.class_names)
-    (x_train, y_train), (x_val, y_val) = pipeline.split_validation(
-        dataset.x_train, dataset.y_train, config.data.validation_split, config.seed)
     batch = config.training.batch_size
     steps = config.training.steps_per_epoch
     train = pipeline.make_dataset(x_train, y_train, num_classes, batch, training=True,
@@ -99,6 +98,15 @@ def prepare_data(config: RunConfig) -> PreparedData:
     validation = pipeline.make_dataset(x_val, y_val, num_classes, batch, training=False)
     return PreparedData(train, validation, dataset.x_test, dataset.y_test, dataset,
                         steps or math.ceil(len(x_train) / batch))
+
+
+def load_splits(config: RunConfig) -> tuple[datasets.Dataset, tuple[np.ndarray, np.ndarray],
+                                             tuple[np.ndarray, np.ndarray]]:
+    """The dataset and its seeded (train, validation) arrays; a search re-batches them per trial."""
+    dataset = datasets.load(config.data)
+    train, validation = pipeline.split_validation(
+        dataset.x_train, dataset.y_train, config.data.validation_split, config.seed)
+    return dataset, train, validation
 
 
 def _resume_or_build(run_dir: Path, config: RunConfig, data: PreparedData,
@@ -112,12 +120,17 @@ def _resume_or_build(run_dir: Path, config: RunConfig, data: PreparedData,
     model = build_model(config, len(data.dataset.class_names), data.dataset.x_train.shape[1])
     if info.kind == "transfer":
         unfreeze_model(model, config.model.trainable_fraction)
-    model.compile(optimizer=make_optimizer(config, data.steps_per_epoch),
+    compile_model(model, config, len(data.dataset.class_names), data.steps_per_epoch)
+    return model
+
+
+def compile_model(model: keras.Model, config: RunConfig, num_classes: int,
+                  steps_per_epoch: int) -> None:
+    """Optimizer, loss and metrics of a run: one definition for training and search trials."""
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
                   loss=keras.losses.CategoricalCrossentropy(
                       label_smoothing=config.training.label_smoothing),
-                  metrics=_metrics(len(data.dataset.class_names)),
-                  jit_compile=config.training.jit_compile)
-    return model
+                  metrics=_metrics(num_classes), jit_compile=config.training.jit_compile)
 
 
 def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
@@ -226,16 +239,24 @@ def peak_memory_mb() -> float:
 def _finish(run_dir: Path, config: RunConfig, model: keras.Model, data: PreparedData,
             progress: ProgressWriter) -> dict[str, Any]:
     best = _best_model(run_dir, model)
-    predictions = _predict_test(best, data, config.training.batch_size)
+    results = save_test_results(run_dir, _predict_test(best, data, config.training.batch_size))
+    write_history_csv(run_dir)
+    status = "stopped" if progress.stopped else "completed"
+    return rundir.update_status(run_dir, status=status, finished=time.time(),
+                                peak_memory_mb=peak_memory_mb(), **results)
+
+
+def save_test_results(run_dir: Path, predictions: Predictions) -> dict[str, Any]:
+    """Write predictions.npz and eval.json; return the status fields they imply.
+
+    Shared with model import (cifarkit.modelfiles), so a trained and an imported run carry the
+    same artifacts. Needs run_dir/model.keras in place (its size is reported).
+    """
     predictions.save(run_dir / rundir.PREDICTIONS)
     metrics = summary_metrics(predictions)
     (run_dir / rundir.EVAL).write_text(json.dumps(metrics, indent=2))
-    write_history_csv(run_dir)
-    status = "stopped" if progress.stopped else "completed"
-    return rundir.update_status(
-        run_dir, status=status, finished=time.time(), peak_memory_mb=peak_memory_mb(),
-        model_file_mb=round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3),
-        **{f"test_{key}": value for key, value in metrics.items()})
+    return {"model_file_mb": round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3),
+            **{f"test_{key}": value for key, value in metrics.items()}}
 
 
 def _best_model(run_dir: Path, model: keras.Model) -> keras.Model:

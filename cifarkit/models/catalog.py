@@ -45,6 +45,7 @@ MODELS: dict[str, ModelInfo] = {info.name: info for info in [
     _scratch("conv4_bn", 32, "Seed reports' 4-block conv / batch-norm / pooling CNN, dense head"),
     _scratch("vgg_style", 32, "VGG-style stacks of 3x3 convolutions (seed 'third' model)"),
     _scratch("resnet50_style", 32, "ResNet-50 architecture trained from scratch (slow on CPU)"),
+    _scratch("custom_cnn", 32, "Conv blocks of tunable width (base_filters) and depth (blocks)"),
     _app("VGG16", "caffe"),
     _app("VGG19", "caffe"),
     _app("ResNet50", "caffe"),

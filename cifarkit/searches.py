@@ -1,0 +1,234 @@
+"""Hyperparameter searches as OS processes: launch, list, progress, stop, resume, best, delete.
+
+A search runs like a training run (cifarkit.runs): its own worker process, a folder that is the
+only shared state (cifarkit.searchdir), a STOP file, and a dead worker shown as "interrupted".
+No Keras here, so the Tune page can poll progress cheaply.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cifarkit import rundir, runs, searchdir, settings
+from cifarkit.config import RunConfig
+from cifarkit.tuneconfig import TuneConfig, config_for
+
+ACTIVE = runs.ACTIVE
+RESUMABLE = runs.RESUMABLE
+FINISHED_TRIALS = ("completed", "failed")
+
+
+class SearchError(ValueError):
+    """A search that does not exist or cannot do what was asked (e.g. resume a running one)."""
+
+
+@dataclass
+class Search:
+    """A search directory as seen right now."""
+
+    search_id: str
+    path: Path
+    config: TuneConfig
+    status: str  # queued | running | completed | failed | stopped | interrupted
+    info: dict[str, Any] = field(default_factory=dict)  # status.json
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.search_id
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def can_resume(self) -> bool:
+        return self.status in RESUMABLE
+
+
+def root_dir(root: str | Path | None = None) -> Path:
+    return Path(root) if root is not None else settings.searches_dir()
+
+
+def new_search_id(tune: TuneConfig) -> str:
+    """Sortable by time, readable, and unique even for two launches in the same second."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{tune.algorithm}-{secrets.token_hex(2)}"
+
+
+def create_search(tune: TuneConfig, root: str | Path | None = None) -> Path:
+    """Make searches/<id>/ with a validated tune.json and a queued status."""
+    tune.validate()
+    path = root_dir(root) / new_search_id(tune)
+    path.mkdir(parents=True)
+    tune.save(path / searchdir.TUNE)
+    rundir.update_status(path, status="queued", created=time.time())
+    return path
+
+
+def launch_search(tune: TuneConfig, root: str | Path | None = None) -> Search:
+    """Create a search and start its worker process; returns at once."""
+    path = create_search(tune, root)
+    start_worker(path)
+    return load_search(path)
+
+
+def start_worker(path: Path, resume: bool = False) -> int:
+    """Start `python -m cifarkit tune --search-dir ...` detached from this process."""
+    arguments = ["tune", "--search-dir", str(path.resolve())]
+    if resume:
+        arguments.append("--resume")
+    return runs.spawn_worker(path, arguments, searchdir.LOG)
+
+
+def load_search(search: str | Path, root: str | Path | None = None) -> Search:
+    """A search by id (under root) or by path."""
+    path = Path(search)
+    if not (path / searchdir.TUNE).is_file():
+        path = root_dir(root) / str(search)
+    if not (path / searchdir.TUNE).is_file():
+        raise SearchError(f"no search {str(search)!r} in {root_dir(root)}")
+    info = rundir.read_status(path)
+    return Search(path.name, path, TuneConfig.load(path / searchdir.TUNE),
+                  runs.effective_status(path, info), info)
+
+
+def list_searches(root: str | Path | None = None) -> list[Search]:
+    """Every search, newest first; unreadable folders are skipped, not fatal."""
+    folder = root_dir(root)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir(), reverse=True):
+        if (path / searchdir.TUNE).is_file():
+            try:
+                found.append(load_search(path))
+            except ValueError:
+                continue
+    return found
+
+
+def stop_search(search: str | Path, root: str | Path | None = None) -> Search:
+    """Ask a search to stop between batches; finished trials are kept and it can be resumed."""
+    current = load_search(search, root)
+    if not current.is_active:
+        raise SearchError(f"search {current.search_id} is {current.status}, not running")
+    rundir.request_stop(current.path)
+    return current
+
+
+def resume_search(search: str | Path, root: str | Path | None = None) -> Search:
+    """Continue a stopped, interrupted or failed search in a new process.
+
+    keras-tuner reloads its oracle (overwrite=False): finished trials are kept, and a trial that
+    was cut short is run again from its start with the same hyperparameters.
+    """
+    current = load_search(search, root)
+    if not current.can_resume:
+        raise SearchError(f"search {current.search_id} is {current.status}; only "
+                          f"{', '.join(RESUMABLE)} searches can be resumed")
+    rundir.clear_stop(current.path)
+    start_worker(current.path, resume=True)
+    return load_search(current.path)
+
+
+def wait_search(search: str | Path, timeout: float = 600.0,
+                root: str | Path | None = None) -> Search:
+    """Block until the search leaves queued/running (for the CLI and tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = load_search(search, root)
+        if not current.is_active:
+            return current
+        time.sleep(0.5)
+    raise TimeoutError(f"search {search} still active after {timeout:.0f} s")
+
+
+def delete_search(search: str | Path, root: str | Path | None = None) -> None:
+    """Remove a search directory; an active search must be stopped first."""
+    current = load_search(search, root)
+    if current.is_active:
+        raise SearchError(f"search {current.search_id} is {current.status}: stop it first")
+    shutil.rmtree(current.path)
+
+
+def trials_table(search: Search | str | Path) -> pd.DataFrame:
+    """Every trial on disk, one row each (columns: see searchdir.trial_row)."""
+    search = _loaded(search)
+    names = search.config.hyperparameters()
+    rows = [searchdir.trial_row(trial, names, search.config.epochs_per_trial)
+            for trial in searchdir.read_trials(search.path)]
+    columns = ["trial", "status", *names, "epochs", "score", "val_accuracy", "val_loss", "error"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def search_progress(search: Search | str | Path) -> dict[str, Any]:
+    """Everything a progress view shows, read from disk in one call.
+
+    Keys: status, error, objective, direction, planned (N), trial (k: the one running, or the
+    number finished), finished, table (DataFrame of finished trials), best (row dict or None),
+    current (the running trial's values with epoch/epochs/step/steps, or None) and unfinished
+    (ids of trials a stop or crash cut short: not scored, re-run by a resume).
+    """
+    search = load_search(search.path if isinstance(search, Search) else search)  # fresh status
+    table = trials_table(search)
+    finished = table[table["status"].isin(FINISHED_TRIALS)].reset_index(drop=True)
+    pending = table[~table["status"].isin(FINISHED_TRIALS)]
+    current = _current_trial(search, pending) if search.is_active else None
+    return {
+        "status": search.status, "error": search.info.get("error"),
+        "objective": search.config.objective, "direction": search.config.direction,
+        "planned": int(search.info.get("planned_trials") or search.config.max_trials),
+        "trial": len(finished) + (1 if current else 0), "finished": len(finished),
+        "table": finished, "best": _best_row(finished, search.config.direction),
+        "current": current,
+        "unfinished": [] if search.is_active else [int(t) for t in pending["trial"]],
+    }
+
+
+def _best_row(finished: pd.DataFrame, direction: str) -> dict[str, Any] | None:
+    scored = finished.dropna(subset=["score"])
+    if scored.empty:
+        return None
+    index = scored["score"].idxmax() if direction == "max" else scored["score"].idxmin()
+    return scored.loc[index].to_dict()
+
+
+def _current_trial(search: Search, pending: pd.DataFrame) -> dict[str, Any] | None:
+    """The running trial's hyperparameters and how far its training is (metrics.jsonl)."""
+    if pending.empty:
+        return None
+    current = pending.iloc[-1].to_dict()
+    batch = rundir.latest_batch(search.path) or {}
+    current.update(epoch=batch.get("epoch"), epochs=search.info.get("trial_epochs"),
+                   step=batch.get("step"), steps=batch.get("steps"))
+    return current
+
+
+def trial_run_config(search: Search | str | Path, trial: int) -> RunConfig:
+    """The RunConfig that trains one trial's hyperparameters for the base's full epochs."""
+    search = _loaded(search)
+    for raw in searchdir.read_trials(search.path):
+        if int(raw["trial_id"]) == trial:
+            values = raw.get("hyperparameters", {}).get("values", {})
+            name = f"{search.name} trial {trial}"
+            return config_for(values, search.config).with_updates(name=name)
+    raise SearchError(f"search {search.search_id} has no trial {trial}")
+
+
+def best_run_config(search: Search | str | Path) -> RunConfig:
+    """config_for on the best finished trial, ready for runs.launch ("train the best")."""
+    search = _loaded(search)
+    best = search_progress(search)["best"]
+    if best is None:
+        raise SearchError(f"search {search.search_id} has no finished trial with a score yet")
+    return trial_run_config(search, int(best["trial"]))
+
+
+def _loaded(search: Search | str | Path) -> Search:
+    return search if isinstance(search, Search) else load_search(search)
