@@ -106,7 +106,7 @@ def spawn_worker(folder: Path, arguments: list[str], log_name: str) -> int:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
                                    cwd=Path.cwd(), env=_worker_env())
-    rundir.update_status(folder, pid=process.pid)
+    rundir.update_status(folder, **process_identity(process.pid))
     # Reap the child when it exits so it never lingers as a zombie that looks alive.
     threading.Thread(target=process.wait, daemon=True).start()
     return process.pid
@@ -151,24 +151,32 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
 def effective_status(path: Path, info: dict[str, Any]) -> str:
     """A queued/running status whose process is gone means the run was interrupted."""
     status = info.get("status", "queued")
-    if status in ACTIVE and not _worker_alive(info.get("pid"), path):
+    if status in ACTIVE and not _worker_alive(info.get("pid"), info.get("pid_started")):
         return "interrupted"
     return status
 
 
-def _worker_alive(pid: Any, run_dir: Path) -> bool:
-    """True if pid is a live (non-zombie) worker for this very run directory."""
+def process_identity(pid: int) -> dict[str, Any]:
+    """pid plus its start time: together they name one process even after pids are reused."""
+    return {"pid": pid, "pid_started": _start_ticks(pid)}
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), from /proc; None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19]) if fields[0] not in ("Z", "X") else None
+
+
+def _worker_alive(pid: Any, started: Any) -> bool:
+    """True if pid is still the very process that recorded itself (not a zombie, not reused)."""
     if not isinstance(pid, int):
         return False
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except (OSError, IndexError):
-            return False
-        # A recycled pid belongs to some other program: check it is this run's worker.
-        return state not in ("Z", "X") and run_dir.name in cmdline
+    if Path("/proc").is_dir():
+        ticks = _start_ticks(pid)
+        return ticks is not None and (started is None or ticks == started)
     try:
         os.kill(pid, 0)
     except OSError:

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import datasets, pipeline, rundir
+from cifarkit import datasets, pipeline, rundir, runs
 from cifarkit.config import RunConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
@@ -47,8 +47,8 @@ def train(run_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[s
     Any failure is recorded as status "failed" with the error, so a crashed run explains itself.
     """
     run_dir = Path(run_dir)
-    rundir.update_status(run_dir, status="running", pid=os.getpid(), started=time.time(),
-                         error=None, finished=None)
+    rundir.update_status(run_dir, status="running", **runs.process_identity(os.getpid()),
+                         started=time.time(), error=None, finished=None)
     try:
         return _train(run_dir, resume, verbose)
     except Exception as error:  # the run must record any failure before exiting
@@ -72,7 +72,6 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
                          weights_mb=stats.weights_mb, num_classes=len(data.dataset.class_names),
                          train_images=len(data.dataset.x_train),
                          test_images=len(data.dataset.x_test))
-    rundir.clear_stop(run_dir)
     progress = ProgressWriter(run_dir, data.steps_per_epoch)
     model.fit(data.train, validation_data=data.validation, epochs=config.training.epochs,
               initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,

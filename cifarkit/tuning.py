@@ -19,7 +19,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from cifarkit import pipeline, rundir, searchdir, training
+from cifarkit import pipeline, rundir, runs, searchdir, training
 from cifarkit.config import RunConfig
 from cifarkit.models.builder import build_model
 from cifarkit.tuneconfig import TuneConfig, config_for
@@ -163,7 +163,8 @@ def search(search_dir: str | Path, resume: bool = False, verbose: int = 2) -> di
     itself; a STOP request ends it as "stopped" with every finished trial kept.
     """
     search_dir = Path(search_dir)
-    rundir.update_status(search_dir, status="running", pid=os.getpid(), started=time.time(),
+    rundir.update_status(search_dir, status="running", **runs.process_identity(os.getpid()),
+                         started=time.time(),
                          error=None, finished=None)
     try:
         return _search(search_dir, resume, verbose)

@@ -58,11 +58,29 @@ def test_a_recycled_pid_of_another_program_is_not_the_worker() -> None:
     run_dir = runs.create(tiny_config())
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        rundir.update_status(run_dir, status="running", pid=other.pid)
-        assert runs.load(run_dir).status == "interrupted"
+        identity = runs.process_identity(other.pid)
+        rundir.update_status(run_dir, status="running", **identity)
+        assert runs.load(run_dir).status == "running"  # the recorded process itself is alive
+        rundir.update_status(run_dir, pid_started=identity["pid_started"] - 1)
+        assert runs.load(run_dir).status == "interrupted"  # same pid, another process
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_foreground_training_process_counts_as_running() -> None:
+    """`python -m cifarkit train --source ...` names no run dir on its command line."""
+    run_dir = runs.create(tiny_config())
+    rundir.update_status(run_dir, status="running", **runs.process_identity(os.getpid()))
+    assert runs.load(run_dir).status == "running"
+
+
+def test_a_stop_requested_before_the_worker_starts_is_honoured() -> None:
+    run = runs.launch(tiny_config(epochs=3))
+    runs.stop(run.run_id)  # the worker is still importing TensorFlow
+    stopped = runs.wait(run.run_id, timeout=180)
+    assert stopped.status == "stopped", (run.path / rundir.LOG).read_text()[-2000:]
+    assert rundir.completed_epochs(run.path) <= 1
 
 
 def test_list_delete_and_refusals() -> None:
