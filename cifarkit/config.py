@@ -141,13 +141,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError("config", f"not valid JSON ({error})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError("config", "must be a JSON object")
-        return cls.from_dict(raw)
+        return cls.from_dict(parse_json_object(text, "config"))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -169,6 +163,17 @@ class RunConfig:
 
 
 T = TypeVar("T")
+
+
+def parse_json_object(text: str, field_path: str) -> dict[str, Any]:
+    """A JSON object from text, or a ConfigError naming field_path (configs are JSON objects)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(field_path, f"not valid JSON ({error})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(field_path, "must be a JSON object")
+    return raw
 
 
 def dataclass_from_dict(cls: type[T], raw: Any, prefix: str = "") -> T:

@@ -20,6 +20,7 @@ from cifarkit.config import (
     ModelConfig,
     RunConfig,
     dataclass_from_dict,
+    parse_json_object,
 )
 
 ALGORITHMS = ("random", "hyperband", "bayesian")
@@ -103,13 +104,7 @@ class TuneConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TuneConfig:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError("tune", f"not valid JSON ({error})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError("tune", "must be a JSON object")
-        return cls.from_dict(raw)
+        return cls.from_dict(parse_json_object(text, "tune"))
 
     @classmethod
     def load(cls, path: str | Path) -> TuneConfig:
