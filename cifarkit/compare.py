@@ -40,6 +40,19 @@ def data_label(run: Run) -> str:
     return label
 
 
+def is_imported(run: Run) -> bool:
+    """A run made by importing a model file: no epochs, planned or run (see modelfiles)."""
+    return bool(run.info.get("imported"))
+
+
+def model_label(run: Run) -> str:
+    """The architecture trained, or "imported (name)" for a model file brought in from outside,
+    whose config only holds a placeholder architecture."""
+    if is_imported(run):
+        return f"imported ({run.info.get('model_name') or 'model'})"
+    return run.config.model.architecture
+
+
 def class_count(run: Run) -> int | None:
     """Number of classes the run trains on: recorded by the worker, else read off the config."""
     recorded = run.info.get("num_classes")
@@ -65,7 +78,7 @@ def runs_table(run_list: Sequence[Run]) -> pd.DataFrame:
     """One row per run with everything worth comparing; missing values are NaN/None."""
     rows = [_table_row(run) for run in run_list]
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    for column in ("classes", "trainable_params", "non_trainable_params", "epochs"):
+    for column in ("classes", "trainable_params", "non_trainable_params", "epochs", "max_epochs"):
         table[column] = table[column].astype("Int64")
     table["params"] = table["trainable_params"] + table["non_trainable_params"]
     for column in ("accuracy", "top5_accuracy", "macro_f1", "weights_mb", "model_file_mb",
@@ -79,7 +92,7 @@ def _table_row(run: Run) -> dict[str, object]:
     info, metrics = run.info, run_scores(run)
     created = info.get("created")
     return {
-        "name": run.name, "model": run.config.model.architecture, "data": data_label(run),
+        "name": run.name, "model": model_label(run), "data": data_label(run),
         "classes": class_count(run), "status": run.status,
         "accuracy": metrics.get("accuracy"), "top5_accuracy": metrics.get("top5_accuracy"),
         "macro_f1": metrics.get("macro_f1"),
@@ -87,7 +100,7 @@ def _table_row(run: Run) -> dict[str, object]:
         "non_trainable_params": info.get("non_trainable_params"),
         "weights_mb": info.get("weights_mb"), "model_file_mb": info.get("model_file_mb"),
         "train_seconds": info.get("train_seconds"), "epochs": info.get("epochs_run"),
-        "max_epochs": run.config.training.epochs,
+        "max_epochs": None if is_imported(run) else run.config.training.epochs,
         "created": datetime.fromtimestamp(created) if isinstance(created, int | float) else None,
         "run_id": run.run_id, "error": info.get("error"),
     }

@@ -56,3 +56,15 @@ def builtin_label_names(source: str, label_mode: str = "fine") -> tuple[str, ...
     if source == "digits":
         return DIGITS_LABELS
     return None
+
+
+def parse_names(text: str) -> list[str]:
+    """Class names typed by a user: one per line or comma-separated, blanks dropped.
+
+    A single line with commas is a list; several lines are one name each (a name may then
+    contain a comma, e.g. "bus, double-decker").
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) == 1:
+        lines = lines[0].split(",")
+    return [name.strip() for name in lines if name.strip()]

@@ -35,6 +35,7 @@ from cifarkit.training import peak_memory_mb, save_test_results
 ModelSource = keras.Model | str | Path  # a model, a run directory or a .keras file
 
 LABELS = "labels.txt"
+SAVED_MODEL = "saved_model"  # folder name inside saved_model_zip's archive
 _PROBABILITY_TOLERANCE = 1e-3  # |row sum - 1| allowed for float32 softmax outputs
 # Class count -> dataset assumed when the caller names none (10 is ambiguous: see _infer_data).
 _DATA_BY_CLASSES = {100: DataConfig(source="cifar100", label_mode="fine"),
@@ -245,6 +246,21 @@ def export_tflite(source: ModelSource, out_path: str | Path,
     # Keras' LiteRT exporter traces with training=False, so augmentation is off.
     _as_model(source).export(str(out_path), format="litert", verbose=False, **options)
     return out_path
+
+
+def tflite_bytes(source: ModelSource) -> bytes:
+    """export_tflite's file as bytes (written to a temporary folder): what a download hands over."""
+    with tempfile.TemporaryDirectory(prefix="cifarkit-tflite-") as folder:
+        return export_tflite(source, Path(folder) / "model.tflite").read_bytes()
+
+
+def saved_model_zip(source: ModelSource) -> bytes:
+    """export_saved_model's folder zipped (as saved_model/ inside), since a download is one file."""
+    with tempfile.TemporaryDirectory(prefix="cifarkit-saved-model-") as folder:
+        export_saved_model(source, Path(folder) / SAVED_MODEL)
+        archive = shutil.make_archive(str(Path(folder) / SAVED_MODEL), "zip", root_dir=folder,
+                                      base_dir=SAVED_MODEL)
+        return Path(archive).read_bytes()
 
 
 def export_zip(run_dir: str | Path) -> bytes:

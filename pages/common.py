@@ -6,17 +6,21 @@ Widgets only; anything computational belongs in the cifarkit package.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 from PIL import Image
 from streamlit.errors import StreamlitPageNotFoundError
 
-from cifarkit import datasets, predict, rundir, runs, settings
+from cifarkit import compare, datasets, predict, rundir, runs, settings
 from cifarkit.config import AugmentConfig, DataConfig, RunConfig
 from cifarkit.evaluation import Predictions
+
+if TYPE_CHECKING:
+    from cifarkit.gradcam import GradCam
 
 STATUS_ICONS = {
     "queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌",
@@ -29,10 +33,10 @@ def status_label(status: str) -> str:
 
 
 def run_label(run: runs.Run) -> str:
-    """How a run is named in pickers: name, architecture, status and accuracy if known."""
+    """How a run is named in pickers: name, architecture (or "imported"), status, accuracy."""
     accuracy = run.info.get("test_accuracy")
     score = f" · acc {accuracy:.3f}" if isinstance(accuracy, float) else ""
-    return f"{run.name} · {run.config.model.architecture} · {status_label(run.status)}{score}"
+    return f"{run.name} · {compare.model_label(run)} · {status_label(run.status)}{score}"
 
 
 def pick_run(label: str, key: str, with_predictions: bool = True,
@@ -200,6 +204,87 @@ def load_model(run: runs.Run) -> Any:
     """A run's best model (a keras.Model), loaded once per file version and shared by sessions."""
     path = run.path / rundir.BEST_MODEL
     return _load_model(str(path), path.stat().st_mtime)
+
+
+# --- Grad-CAM and model exports (Predict, Errors and Runs pages). cifarkit.gradcam and
+# cifarkit.modelfiles import TensorFlow, so they are imported only when first used.
+
+# Grad-CAM re-wires the shared, cached model on first use of a layer; one at a time is safe.
+_GRADCAM_LOCK = threading.Lock()
+GRADCAM_HELP = ("Grad-CAM colours the parts of the picture that pushed the model towards a "
+                "class: red = strong evidence, blue = none. It follows the gradient of that "
+                "class's score back to the last convolutional layer, whose feature maps still "
+                "know *where* things are in the image.")
+LAYER_HELP = ("The convolutional layer whose feature maps are weighed. The default is the last "
+              "one that still has a spatial grid: it sees whole objects. Earlier layers give "
+              "sharper but more literal maps (edges, colours); later ones coarser blobs.")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _gradcam_layers(path: str, mtime: float) -> tuple[list[str], str | None]:
+    from cifarkit import gradcam
+
+    model = _load_model(path, mtime)
+    names = gradcam.conv_layer_names(model)
+    return names, gradcam.default_layer_name(model) if names else None
+
+
+def gradcam_layers(run: runs.Run) -> tuple[list[str], str | None]:
+    """The layers Grad-CAM can use in a run's model and the automatic pick ([] and None when
+    the model has no convolution). Raises ModelFileError when the model cannot be loaded."""
+    path = run.path / rundir.BEST_MODEL
+    return _gradcam_layers(str(path), path.stat().st_mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _grad_cam(path: str, mtime: float, image: np.ndarray, class_index: int,
+              layer: str) -> GradCam:
+    from cifarkit import gradcam
+
+    model = _load_model(path, mtime)
+    with _GRADCAM_LOCK:
+        return gradcam.gradcam(model, image, class_index, layer)
+
+
+def grad_cam(run: runs.Run, image: np.ndarray, class_index: int, layer: str) -> GradCam:
+    """gradcam.gradcam with the run's model, cached per model file, image, class and layer:
+    a page redraws on every click and a heatmap costs a forward and a backward pass."""
+    path = run.path / rundir.BEST_MODEL
+    return _grad_cam(str(path), path.stat().st_mtime, image, int(class_index), layer)
+
+
+def cam_view(image: np.ndarray, heatmap: np.ndarray, side: int) -> np.ndarray:
+    """The heatmap over the image enlarged to `side` pixels (square pixels, smooth heat)."""
+    from cifarkit import gradcam
+
+    return gradcam.overlay(np.asarray(enlarge(image, side)), heatmap)
+
+
+EXPORTS = ("tflite", "saved_model")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)  # a big model's export is 100+ MB
+def _export(path: str, mtime: float, kind: str) -> bytes:
+    from cifarkit import modelfiles
+
+    if kind == "tflite":
+        return modelfiles.tflite_bytes(path)
+    return modelfiles.saved_model_zip(path)
+
+
+def export_bytes(run: runs.Run, kind: str) -> bytes:
+    """A run's model as a TFLite file or a zipped SavedModel, cached per model file version."""
+    if kind not in EXPORTS:
+        raise ValueError(f"export kind must be one of {EXPORTS}, got {kind!r}")
+    path = run.path / rundir.BEST_MODEL
+    return _export(str(path), path.stat().st_mtime, kind)
+
+
+def bundle_bytes(run: runs.Run) -> bytes:
+    """model.keras + labels.txt + config.json + eval.json in one zip (modelfiles.export_zip)."""
+    from cifarkit import modelfiles
+
+    return modelfiles.export_zip(run.path)
 
 
 # Augmentation strengths: (config field, label, slider max, step, help for a learner).

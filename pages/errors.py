@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from cifarkit import charts, evaluation, runs
 from cifarkit.evaluation import Predictions
@@ -15,6 +20,20 @@ GALLERY_SIZE = 160  # pixels a gallery image is enlarged to (square pixels, no b
 PAIRS_SHOWN = 15
 BARS_ALL_MAX = 30  # above this many classes, the bar chart starts with the extremes only
 BARS_EACH_END = 15
+
+
+@dataclass
+class GalleryCam:
+    """Grad-CAM in the gallery: the run's model, its layer, and which class to explain.
+
+    `fine` holds the model's own predictions: in the superclass view the gallery shows
+    superclasses, but the model's outputs (and so its heatmaps) are fine classes.
+    """
+
+    run: runs.Run
+    fine: Predictions
+    layer: str
+    for_true_class: bool
 
 
 def headline(pred: Predictions) -> None:
@@ -106,7 +125,8 @@ def confused_pairs(pred: Predictions, pairs_key: str, true_key: str, predicted_k
     apply_pair_selection(pairs, list(event.selection.rows), pairs_key, true_key, predicted_key)
 
 
-def gallery(pred: Predictions, table: pd.DataFrame, true_key: str, predicted_key: str) -> None:
+def gallery(run: runs.Run, pred: Predictions, fine: Predictions, table: pd.DataFrame,
+            true_key: str, predicted_key: str) -> None:
     names = pred.class_names
     present = set(table.loc[table["support"] > 0, "class"])
     if st.session_state.get(true_key) not in present:
@@ -134,12 +154,64 @@ def gallery(pred: Predictions, table: pd.DataFrame, true_key: str, predicted_key
     if pred.images is None:
         st.dataframe(wrong.head(limit), hide_index=True)
         return
-    for position, row in enumerate(wrong.head(limit).itertuples()):
+    cam = gallery_cam(run, fine)
+    with st.spinner("Computing Grad-CAM heatmaps…") if cam else nullcontext():
+        show_images(pred, wrong.head(limit), cam)
+
+
+def show_images(pred: Predictions, wrong: pd.DataFrame, cam: GalleryCam | None) -> None:
+    """The misclassified images in rows, each with its Grad-CAM heatmap below when asked."""
+    for position, row in enumerate(wrong.itertuples()):
         if position % GALLERY_COLUMNS == 0:  # a fresh row of columns keeps the rows aligned
             cols = st.columns(GALLERY_COLUMNS)
-        cols[position % GALLERY_COLUMNS].image(
-            common.enlarge(pred.images[row.index], GALLERY_SIZE), width="stretch",
-            caption=f"→ {row.predicted} ({row.confidence:.0%})")
+        cell = cols[position % GALLERY_COLUMNS]
+        cell.image(common.enlarge(pred.images[row.index], GALLERY_SIZE), width="stretch",
+                   caption=f"→ {row.predicted} ({row.confidence:.0%})")
+        if cam is None:
+            continue
+        try:
+            show_cam(cell, cam, pred.images[row.index], row.index)
+        except ValueError as error:  # e.g. a layer this model cannot explain from
+            st.warning(f"Grad-CAM failed: {error}")
+            cam = None
+
+
+def gallery_cam(run: runs.Run, fine: Predictions) -> GalleryCam | None:
+    """The gallery's Grad-CAM toggle and options; None when off or the model cannot do it."""
+    if not st.toggle("Show where the model looked (Grad-CAM)", key="errors_gradcam",
+                     help=common.GRADCAM_HELP + " Under each mistake: the heatmap for the wrong "
+                     "class shows what misled the model."):
+        return None
+    if not run.has_model:
+        st.info("This run kept no model file, so its heatmaps cannot be computed.")
+        return None
+    try:
+        layers, default = common.gradcam_layers(run)
+    except (ValueError, OSError) as error:  # ModelFileError is a ValueError
+        st.error(f"The model could not be opened for Grad-CAM: {error}")
+        return None
+    if default is None:
+        st.info(f"**{run.name}** has no convolutional layer, so Grad-CAM cannot show where it "
+                "looked: it needs feature maps that still keep the picture's layout.")
+        return None
+    left, right = st.columns(2)
+    target = left.radio(
+        "Heatmap for", ["predicted", "true"], horizontal=True, key="errors_cam_target",
+        format_func={"predicted": "the wrong guess", "true": "the right class"}.get,
+        help="The wrong guess: which parts of the picture convinced the model. The right class: "
+        "did the model notice the real object at all?")
+    layer = right.selectbox("Layer", layers, index=layers.index(default),
+                            key=f"errors_cam_layer_{run.run_id}", help=common.LAYER_HELP)
+    return GalleryCam(run, fine, layer, for_true_class=target == "true")
+
+
+def show_cam(cell: DeltaGenerator, cam: GalleryCam, image: np.ndarray, index: int) -> None:
+    """The heatmap of one misclassified image, for the model's own (fine) class."""
+    labels = cam.fine.y_true if cam.for_true_class else cam.fine.y_pred
+    class_index = int(labels[index])
+    heat = common.grad_cam(cam.run, image, class_index, cam.layer)
+    cell.image(common.cam_view(image, heat.heatmap, GALLERY_SIZE), width="stretch",
+               caption=f"where it saw “{cam.fine.class_names[class_index]}”")
 
 
 def page(run: runs.Run) -> None:
@@ -148,7 +220,7 @@ def page(run: runs.Run) -> None:
     except (ValueError, OSError) as error:
         st.error(f"The test-set predictions of this run cannot be read: {error}")
         return
-    view = "fine"
+    view, fine = "fine", pred
     if pred.fine_to_coarse is not None:
         coarse = st.toggle(
             "Group into CIFAR-100 superclasses", key="errors_coarse",
@@ -167,7 +239,7 @@ def page(run: runs.Run) -> None:
     st.subheader("Most confused pairs")
     confused_pairs(pred, pairs_key, true_key, predicted_key)
     st.subheader("Misclassified test images")
-    gallery(pred, table, true_key, predicted_key)
+    gallery(run, pred, fine, table, true_key, predicted_key)
 
 
 st.title("Errors")

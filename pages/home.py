@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cifarkit import datasets, runs, system
+from cifarkit import compare, datasets, runs, system
 from pages.common import (
     ARCHIVE_FILES,
     current_data_config,
@@ -91,6 +91,13 @@ def _started(run: runs.Run) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp else "–"
 
 
+def _epochs(run: runs.Run) -> str:
+    """"3 / 10" epochs done; an imported model file was never trained here."""
+    if compare.is_imported(run):
+        return "imported"
+    return f"{run.info.get('epochs_run', 0)} / {run.config.training.epochs}"
+
+
 def show_recent_runs() -> None:
     st.subheader("Recent runs", anchor=False)
     recent = runs.list_runs()[:RECENT_RUNS]
@@ -100,9 +107,9 @@ def show_recent_runs() -> None:
         return
     table = pd.DataFrame([{
         "run": run.name,
-        "model": run.config.model.architecture,
+        "model": compare.model_label(run),
         "status": status_label(run.status),
-        "epochs": f"{run.info.get('epochs_run', 0)} / {run.config.training.epochs}",
+        "epochs": _epochs(run),
         "test accuracy": run.info.get("test_accuracy"),
         "started": _started(run),
     } for run in recent])

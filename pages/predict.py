@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 
 from cifarkit import charts, predict, runs
 from pages import common
@@ -15,6 +16,14 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 TOP_K = 5
 SHOWN_SIZE = 180  # pixels for the picture beside its bars
 TEST_SAMPLE_MAX = 12
+
+
+@dataclass
+class CamSettings:
+    """Grad-CAM is on: which member model to look inside and which of its layers."""
+
+    run: runs.Run
+    layer: str
 
 
 @dataclass
@@ -32,12 +41,15 @@ def choose_runs() -> list[runs.Run]:
     if not usable:
         st.info("No trained model yet. Train one on the **Train** page, then come back here.")
         common.nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
+        common.nav_link("pages/runs.py", "Or import a .keras model file (Runs page)",
+                        icon=":material/upload_file:")
         return []
     chosen = st.multiselect(
         "Model", list(usable), default=list(usable)[:1],
         format_func=lambda run_id: common.run_label(usable[run_id]), key="predict_runs",
         help="Pick one run, or several to average their predictions (an ensemble). Runs in an "
-        "ensemble must know the same classes.")
+        "ensemble must know the same classes. A .keras model from elsewhere can be imported "
+        "on the Runs page (“Import a model”) and then appears here.")
     if not chosen:
         st.info("Pick at least one model.")
         return []
@@ -101,14 +113,78 @@ def classify(chosen: list[runs.Run], pictures: list[Picture]) -> np.ndarray | No
         return None
 
 
-def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str) -> None:
+def gradcam_settings(chosen: list[runs.Run]) -> CamSettings | None:
+    """The Grad-CAM toggle and, when on, the member model and layer; None when off or unusable."""
+    if not st.toggle("Show where the model looked (Grad-CAM)", key="predict_gradcam",
+                     help=common.GRADCAM_HELP + " Slow models take a second per picture."):
+        return None
+    run = chosen[0]
+    if len(chosen) > 1:
+        by_id = {member.run_id: member for member in chosen}
+        run = by_id[st.selectbox(
+            "Look inside", list(by_id), format_func=lambda run_id: common.run_label(by_id[run_id]),
+            key="predict_cam_run", help="Grad-CAM looks inside one network. The members of an "
+            "ensemble may each rely on different parts of the picture: compare them here.")]
+    try:
+        layers, default = common.gradcam_layers(run)
+    except (ValueError, OSError) as error:  # ModelFileError is a ValueError
+        st.error(f"The model could not be opened for Grad-CAM: {error}")
+        return None
+    if default is None:
+        st.info(f"**{run.name}** has no convolutional layer, so Grad-CAM cannot show where it "
+                "looked: it needs feature maps that still keep the picture's layout.")
+        return None
+    with st.expander("Advanced: which layer Grad-CAM looks at"):
+        layer = st.selectbox("Layer", layers, index=layers.index(default),
+                             key=f"predict_cam_layer_{run.run_id}", help=common.LAYER_HELP)
+    st.caption("Red: what spoke for the class; blue: what did not count. The second heatmap "
+               "explains any class you pick, e.g. the right answer when the model was wrong.")
+    return CamSettings(run, layer)
+
+
+def other_class(top: list[tuple[str, float]], picture: Picture) -> str:
+    """The class to contrast with the prediction: the right answer if missed, else the runner-up."""
+    if picture.true_label is not None and picture.true_label != top[0][0]:
+        return picture.true_label
+    return top[1][0] if len(top) > 1 else top[0][0]
+
+
+def show_gradcam(picture: Picture, top: list[tuple[str, float]], class_names: list[str],
+                 cam: CamSettings, columns: list[DeltaGenerator], key: str) -> None:
+    """Two heatmaps: for the predicted class, and for a class picked under the second one."""
+    image = predict.to_input(picture.image, cam.run.config.data.image_size)
+    predicted_col, picked_col = columns
+    with picked_col:  # the pick comes first: its heatmap is drawn above it
+        heat_slot = st.empty()
+        fallback = other_class(top, picture)
+        picked = st.selectbox("Explain class", class_names, index=class_names.index(fallback),
+                              key=key,
+                              help="Which class to show the evidence for. Pick the right answer "
+                              "to see whether the model noticed it at all.")
+    for slot, name, label in ((predicted_col, top[0][0], "predicted"), (heat_slot, picked, "")):
+        heat = common.grad_cam(cam.run, image, class_names.index(name), cam.layer)
+        caption = f"Where it saw “{name}”" + (f" ({label})" if label else "")
+        slot.image(common.cam_view(image, heat.heatmap, SHOWN_SIZE), caption=caption,
+                   width=SHOWN_SIZE)
+
+
+def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str,
+         cam: CamSettings | None = None) -> None:
     top = predict.top_k(probs, class_names, TOP_K)
     best, confidence = top[0]
-    image_col, bars_col = st.columns([1, 2], vertical_alignment="center")
+    widths = [1, 2] if cam is None else [1, 1, 1, 2]
+    image_col, *cam_cols, bars_col = st.columns(widths, vertical_alignment="center")
     shown = picture.image
     if max(shown.size) < SHOWN_SIZE:  # tiny test images: square pixels, not a blur
         shown = common.enlarge(np.asarray(shown), SHOWN_SIZE)
     image_col.image(shown, caption=picture.name, width=SHOWN_SIZE)
+    if cam is not None:
+        try:
+            with st.spinner("Computing Grad-CAM…"):
+                show_gradcam(picture, top, class_names, cam, cam_cols,
+                             key=f"{key}_cam_class_{picture.name}")
+        except ValueError as error:  # e.g. a layer this model cannot explain from
+            cam_cols[0].warning(f"Grad-CAM failed: {error}")
     with bars_col:
         verdict = ""
         if picture.true_label is not None:
@@ -143,6 +219,7 @@ if probabilities.shape[1] != len(classes):
     st.stop()
 if len(selected) > 1:
     st.caption(f"Ensemble of {len(selected)} models: their probabilities are averaged.")
+cam_settings = gradcam_settings(selected)
 for number, (picture, row) in enumerate(zip(pictures, probabilities, strict=True)):
     st.divider()
-    show(picture, row, classes, key=f"predict_bars_{number}")
+    show(picture, row, classes, key=f"predict_bars_{number}", cam=cam_settings)

@@ -6,13 +6,36 @@ import pandas as pd
 import streamlit as st
 
 from cifarkit import charts, compare, rundir, runs
+from cifarkit.config import DataConfig
+from cifarkit.labels import parse_names
 from pages import common
 
 REFRESH_SECONDS = 5  # table refresh while a run is queued or running
+TYPED = "typed"  # import choice: the user types the class names
+# Import choices: key -> (label, the dataset whose test split scores the model and whose
+# class names it takes). Typed names are matched to a built-in dataset by modelfiles.
+IMPORT_CLASSES: dict[str, tuple[str, DataConfig | None]] = {
+    "digits": ("Digits (built in, 10 classes: 0–9)", DataConfig(source="digits")),
+    "cifar10": ("CIFAR-10 (10 classes)", DataConfig(source="cifar10")),
+    "cifar100": ("CIFAR-100 (100 fine classes)", DataConfig(source="cifar100")),
+    "cifar100_coarse": ("CIFAR-100 (20 superclasses)",
+                        DataConfig(source="cifar100", label_mode="coarse")),
+    TYPED: ("Other: I type the class names", None),
+}
+# Downloads prepared on request: kind -> (button label, file suffix, mime, help for a learner).
+EXPORTS = {
+    "tflite": ("TFLite file", ".tflite", "application/octet-stream",
+               "TensorFlow Lite: a compact file for phones, Raspberry Pis and other small "
+               "devices (Android, iOS, LiteRT). Pixels 0–255 in, class probabilities out."),
+    "saved_model": ("SavedModel (.zip)", "-saved_model.zip", "application/zip",
+                    "A TensorFlow SavedModel folder (zipped) for TensorFlow Serving or "
+                    "tf.saved_model.load: no Keras or cifarkit code needed to run it."),
+}
 
 COLUMNS = {
     "name": st.column_config.TextColumn("Run", pinned=True, help="The run's name (Train page)."),
-    "model": st.column_config.TextColumn("Model", help="Architecture that was trained."),
+    "model": st.column_config.TextColumn("Model", help="Architecture that was trained; "
+                                         "“imported” for a model file brought in from outside."),
     "data": st.column_config.TextColumn("Data", help="Dataset the run learned from."),
     "classes": st.column_config.NumberColumn("Classes", help="How many classes it tells apart."),
     "status": st.column_config.TextColumn("Status", help="queued → running → completed. Stopped "
@@ -87,7 +110,7 @@ def runs_table() -> None:
 
 
 def manage(all_runs: list[runs.Run]) -> None:
-    """Actions on one run: stop, resume, download its model, delete."""
+    """Actions on one run: stop, resume, download its model (in several formats), delete."""
     by_id = {run.run_id: run for run in all_runs}
     run_id = st.selectbox("Run", list(by_id), format_func=lambda key: common.run_label(by_id[key]),
                           key="runs_manage", help="The run the buttons below act on.")
@@ -119,8 +142,117 @@ def manage(all_runs: list[runs.Run]) -> None:
                   disabled=run.is_active or not sure, on_click=act, args=("delete", path),
                   help="Stop a run before deleting it." if run.is_active else
                   "Tick “I am sure” first.")
+    exports(run)
     with st.expander("Settings of this run"):
+        if compare.is_imported(run):
+            st.caption("An imported model file: only the data section (the test set it was "
+                       "scored on) and the input size describe it; the architecture is whatever "
+                       "the file holds.")
         st.json(run.config.to_dict(), expanded=1)
+
+
+def exports(run: runs.Run) -> None:
+    """The model in other formats: a bundle at once, TFLite and SavedModel on request."""
+    st.markdown("**Export for use elsewhere**")
+    bundle_col, *cols = st.columns(1 + len(EXPORTS))
+    bundle_col.download_button(
+        "Bundle (.zip)", data=(lambda: common.bundle_bytes(run)) if run.has_model else b"",
+        file_name=f"{run.name}.zip", mime="application/zip", icon=":material/folder_zip:",
+        disabled=not run.has_model, on_click="ignore", key="runs_download_bundle",
+        help="model.keras with labels.txt (class names in output order), config.json and "
+        "eval.json: everything needed to use the model in your own Python code.")
+    for col, (kind, (label, suffix, mime, text)) in zip(cols, EXPORTS.items(), strict=True):
+        with col:
+            export_button(run, kind, label, suffix, mime, text)
+
+
+def export_button(run: runs.Run, kind: str, label: str, suffix: str, mime: str,
+                  text: str) -> None:
+    """"Prepare …" converts the model (seconds), then a download button hands the file over."""
+    prepared = f"runs_prepared_{kind}_{run.run_id}"
+    if st.button(f"Prepare {label}", key=f"runs_prepare_{kind}", disabled=not run.has_model,
+                 icon=":material/build:", help=text + " Converting takes a few seconds."):
+        st.session_state[prepared] = True
+    if not st.session_state.get(prepared) or not run.has_model:
+        return
+    try:
+        with st.spinner(f"Converting to {label}…"):
+            data = common.export_bytes(run, kind)
+    except (ValueError, OSError, RuntimeError) as error:  # RuntimeError: converter failures
+        st.error(f"The {label} export failed: {error}")
+        return
+    st.download_button(label, data=data, file_name=f"{run.name}{suffix}", mime=mime,
+                       icon=":material/download:", on_click="ignore", key=f"runs_download_{kind}",
+                       help=f"{len(data) / 2**20:.2f} MB. {text}")
+
+
+def import_section() -> None:
+    """Bring a .keras file in as a run: scored on a test set, then usable everywhere."""
+    st.caption("A model trained elsewhere (or downloaded from this app) becomes a run like any "
+               "other: it is scored on the test images of its dataset, then Errors and Predict "
+               "can use it.")
+    show_import_flash()
+    upload = st.file_uploader(
+        "Model file (.keras)", type=["keras"], key="runs_import_file",
+        help="A model saved with model.save('name.keras') that takes square RGB images and ends "
+        "in a softmax. For safety it is loaded in Keras' safe mode: a model that carries its "
+        "own Python code (Lambda layers) is refused.")
+    choice = st.selectbox(
+        "Its classes", list(IMPORT_CLASSES), format_func=lambda key: IMPORT_CLASSES[key][0],
+        key="runs_import_classes", help="What each output of the model means. A built-in "
+        "dataset sets the class names and the test images the model is scored on.")
+    names = None
+    if choice == TYPED:
+        text = st.text_area(
+            "Class names", key="runs_import_names", placeholder="cat\ndog\nhorse",
+            help="One per line, or separated by commas, in the order of the model's outputs "
+            "(output 0 first). Names of a built-in dataset pick its test images; otherwise the "
+            "class count does (10 → CIFAR-10, 20 → CIFAR-100 superclasses, 100 → CIFAR-100).")
+        names = parse_names(text)
+    else:
+        data = IMPORT_CLASSES[choice][1]
+        if data is not None and common.archive_missing(data):
+            st.caption(f"The {common.SOURCE_TITLES[data.source]} archive is not on this "
+                       "computer yet: importing downloads it first (about 170 MB).")
+    name = st.text_input("Run name", key="runs_import_name", max_chars=80,
+                         placeholder="the model's own name",
+                         help="How the run is listed. Empty: the name stored in the file.")
+    if st.button("Import", key="runs_import", type="primary", icon=":material/upload_file:",
+                 disabled=upload is None, help="Loads the model, scores it on the test set "
+                 "(this can take a while for a large model) and adds it to the runs."):
+        import_upload(upload.getvalue(), names, name.strip(), IMPORT_CLASSES[choice][1])
+
+
+def import_upload(data: bytes, names: list[str] | None, name: str,
+                  data_config: DataConfig | None) -> None:
+    """modelfiles.import_model with a spinner; the outcome is shown after a rerun."""
+    from cifarkit import modelfiles
+
+    if names is not None and not names:
+        st.error("Type the class names first: one per model output.")
+        return
+    try:
+        with st.spinner("Loading the model and scoring it on the test images…"):
+            run = modelfiles.import_model(data, names, name, data_config=data_config)
+    except (ValueError, OSError) as error:  # ModelFileError and DatasetError are ValueErrors
+        st.error(f"The model was not imported: {error}")
+        return
+    accuracy = run.info.get("test_accuracy")
+    score = f" Test accuracy: **{accuracy:.1%}**." if isinstance(accuracy, float) else ""
+    st.session_state["runs_import_flash"] = (
+        f"Imported **{run.name}** ({run.info.get('test_images', 0):,} test images).{score} "
+        "It is now in the table above and on the Errors and Predict pages.")
+    st.session_state["selected_run"] = run.run_id
+    st.rerun()
+
+
+def show_import_flash() -> None:
+    message = st.session_state.pop("runs_import_flash", None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+        common.nav_link("pages/errors.py", "See its errors", icon=":material/error_med:")
+        common.nav_link("pages/predict.py", "Try it on your pictures",
+                        icon=":material/image_search:")
 
 
 COST_AXES = {"train_seconds": "Training time", "weights_mb": "Memory (weights)",
@@ -203,12 +335,15 @@ def ensemble(all_runs: list[runs.Run]) -> None:
 
 st.title("Runs")
 st.caption("Every training run in one place: compare them, look at what accuracy costs, and "
-           "stop, resume, download or delete a run.")
+           "stop, resume, download, export or delete a run, or import a model file.")
 show_flash()
 all_runs = runs.list_runs()
 if not all_runs:
-    st.info("No runs yet. Start one on the **Train** page; it will show up here.")
+    st.info("No runs yet. Start one on the **Train** page, or import a model file below; it "
+            "will show up here.")
     common.nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
+    st.subheader("Import a model")
+    import_section()
     st.stop()
 
 active = any(run.is_active for run in all_runs)
@@ -225,3 +360,6 @@ with curves_tab:
     curves(all_runs)
 with ensemble_tab:
     ensemble(all_runs)
+
+st.subheader("Import a model")
+import_section()

@@ -34,6 +34,7 @@ CIFAR100_SUBSET = ("maple_tree", "oak_tree", "bus", "train", "bee", "beetle")
 SLEEPER = "import time; time.sleep(60)"
 _POPEN = subprocess.Popen  # the real one, even while fake_worker patches the module
 BASE_TIME = 1_780_000_000.0  # fabricated runs are created one minute apart from here
+CONV_FILTERS = 8  # feature maps of the conv tiny model: enough that each class has its own heatmap
 
 RunFactory = Callable[..., runs.Run]
 
@@ -111,16 +112,27 @@ def fake_probs(y_true: np.ndarray, num_classes: int, accuracy: float,
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def save_tiny_model(path: Path, num_classes: int) -> None:
-    """A real Keras model (32x32x3 -> softmax) that predict.load_model can open in safe mode."""
+def save_tiny_model(path: Path, num_classes: int, conv: bool = False, seed: int = 0) -> None:
+    """A real Keras model (32x32x3 -> softmax) that predict.load_model can open in safe mode.
+
+    conv=True puts a small convolution in (for Grad-CAM), with weights drawn from `seed` so
+    heatmaps are the same on every test run; the default model has none (a linear classifier).
+    """
     import keras
 
+    body = ([keras.layers.Conv2D(CONV_FILTERS, 3, padding="same", activation="relu",
+                                 name="conv"), keras.layers.GlobalAveragePooling2D()]
+            if conv else [keras.layers.Flatten()])
     model = keras.Sequential([
         keras.Input((32, 32, 3)),
         keras.layers.Rescaling(1 / 255),
-        keras.layers.Flatten(),
+        *body,
         keras.layers.Dense(num_classes, activation="softmax"),
-    ], name="tiny")
+    ], name="tiny_cnn" if conv else "tiny")
+    if conv:
+        rng = np.random.default_rng(seed)
+        model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32")
+                           for w in model.get_weights()])
     model.save(path)
 
 
@@ -172,12 +184,13 @@ def _fine_indices(num_classes: int) -> list[int]:
 
 def fabricate_run(number: int, status: str = "completed", *, name: str | None = None,
                   num_classes: int = 4, cifar100: bool = False, accuracy: float = 0.7,
-                  epochs: int = 3, test_images: int = 40,
+                  epochs: int = 3, test_images: int = 40, conv: bool = False,
                   sleepers: list[subprocess.Popen] | None = None) -> runs.Run:
     """Write run folder number `number` under settings.runs_dir() as a worker would leave it.
 
     Active (queued/running) runs need a live worker: a stand-in is started and appended to
-    `sleepers`, which the caller must kill.
+    `sleepers`, which the caller must kill. conv: the saved models have a convolution, which
+    Grad-CAM needs.
     """
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -206,8 +219,8 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
     if status == "failed":
         info.update(finished=created + 5, error="ValueError: the sky fell (fabricated)")
     if status in ("completed", "stopped", "interrupted"):
-        save_tiny_model(run_dir / rundir.BEST_MODEL, num_classes)
-        save_tiny_model(run_dir / rundir.LAST_MODEL, num_classes)
+        save_tiny_model(run_dir / rundir.BEST_MODEL, num_classes, conv, seed=number)
+        save_tiny_model(run_dir / rundir.LAST_MODEL, num_classes, conv, seed=number)
         info["model_file_mb"] = round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3)
     if status in ("completed", "stopped"):
         metrics = _write_predictions(run_dir, num_classes, cifar100, accuracy, test_images, rng)
@@ -221,7 +234,7 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
 @pytest.fixture
 def run_factory() -> Iterator[RunFactory]:
     """make(status, name=..., num_classes=4, cifar100=False, accuracy=0.7, epochs=3,
-    test_images=40) -> Run; stand-in workers of active runs are killed at teardown."""
+    test_images=40, conv=False) -> Run; stand-in workers of active runs are killed at teardown."""
     sleepers: list[subprocess.Popen] = []
     counter = itertools.count()
 
@@ -232,6 +245,37 @@ def run_factory() -> Iterator[RunFactory]:
     for process in sleepers:
         process.kill()
         process.wait()
+
+
+def mark_imported(run: runs.Run, model_name: str = "tiny") -> runs.Run:
+    """Turn a fabricated run into what modelfiles.import_model writes: no epochs, imported."""
+    info = {key: value for key, value in run.info.items() if key != "epochs_run"}
+    info.update(imported=True, model_name=model_name)
+    rundir.write_json_atomic(run.path / rundir.STATUS, info)
+    return runs.load(run.path)
+
+
+@pytest.fixture
+def shown_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, np.ndarray]]:
+    """(caption, pixels) of every st.image call, in order: what the page actually drew.
+
+    AppTest only exposes media URLs; the pixels let a test compare a heatmap with one computed
+    straight from cifarkit. Page code calls .image on columns and placeholders (DeltaGenerator).
+    """
+    from PIL import Image
+    from streamlit.delta_generator import DeltaGenerator
+
+    captured: list[tuple[str, np.ndarray]] = []
+    method = DeltaGenerator.image
+
+    def spy(self: DeltaGenerator, image: Any, caption: Any = None, *args: Any,
+            **kwargs: Any) -> Any:
+        pixels = np.asarray(image) if isinstance(image, Image.Image | np.ndarray) else None
+        captured.append((str(caption), pixels))
+        return method(self, image, caption, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "image", spy)
+    return captured
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
-"""Errors page: per-class scores, confusion matrix, confused pairs and the misclassified gallery."""
+"""Errors page: per-class scores, confusion matrix, confused pairs and the misclassified gallery
+(with Grad-CAM heatmaps on request)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import evaluation, rundir, runs
+from cifarkit import evaluation, gradcam, predict, rundir, runs
 from cifarkit.labels import CIFAR100_COARSE_LABELS
 from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
 
@@ -140,3 +143,70 @@ def test_unreadable_predictions_give_a_message_not_a_crash(run_factory) -> None:
     (run.path / rundir.PREDICTIONS).write_bytes(b"not an npz file")
     at = open_page()
     assert "cannot be read" in at.error[0].value
+
+
+# --- Grad-CAM in the gallery
+
+
+def cam_captions(shown_images: list) -> list[str]:
+    return [caption for caption, _ in shown_images if caption.startswith("where it saw")]
+
+
+def test_gradcam_gallery_shows_what_misled_the_model(run_factory, shown_images,
+                                                     monkeypatch) -> None:
+    run = run_factory("completed", conv=True, accuracy=0.5, test_images=24)
+    pred = predictions(run)
+    at = open_page()
+    key = f"errors_true_{run.run_id}_fine"
+    wrong = evaluation.misclassified(pred, pred.class_names.index(at.selectbox(key=key).value))
+    assert len(wrong) >= 2
+    calls = []
+    original = gradcam.gradcam
+    monkeypatch.setattr(gradcam, "gradcam", lambda *args: calls.append(args) or original(*args))
+    shown_images.clear()
+    at.toggle(key="errors_gradcam").set_value(True).run()
+    assert_clean(at)
+    # Each mistake: the picture, then the heatmap for the wrong class it was given.
+    assert cam_captions(shown_images) == [f"where it saw “{name}”" for name in wrong["predicted"]]
+    assert len(calls) == len(wrong)
+    model = predict.load_model(run.path / rundir.BEST_MODEL)
+    first = int(wrong["index"].iloc[0])
+    image = pred.images[first]
+    heat = gradcam.gradcam(model, image, int(pred.y_pred[first])).heatmap
+    enlarged = Image.fromarray(image).resize((160, 160), Image.Resampling.NEAREST)
+    drawn = next(pixels for caption, pixels in shown_images if caption.startswith("where"))
+    expected = gradcam.overlay(np.asarray(enlarged), heat)
+    assert np.abs(drawn.astype(int) - expected.astype(int)).max() <= 1
+
+    calls.clear()
+    at.run()  # a rerun reuses the cached heatmaps
+    assert not calls
+    shown_images.clear()
+    at.radio(key="errors_cam_target").set_value("true").run()
+    assert_clean(at)
+    assert cam_captions(shown_images) == [f"where it saw “{name}”" for name in wrong["true"]]
+
+
+def test_gradcam_in_the_superclass_view_explains_the_fine_classes(run_factory,
+                                                                  shown_images) -> None:
+    run = run_factory("completed", conv=True, cifar100=True, num_classes=6, accuracy=0.4)
+    fine = predictions(run)
+    at = open_page()
+    at.toggle(key="errors_coarse").set_value(True).run()
+    shown_images.clear()
+    at.toggle(key="errors_gradcam").set_value(True).run()
+    assert_clean(at)
+    shown = cam_captions(shown_images)
+    coarse = evaluation.coarse_predictions(fine)
+    chosen = at.selectbox(key=f"errors_true_{run.run_id}_coarse").value
+    wrong = evaluation.misclassified(coarse, coarse.class_names.index(chosen))
+    expected = [fine.class_names[fine.y_pred[index]] for index in wrong["index"][:18]]
+    assert shown and shown == [f"where it saw “{name}”" for name in expected]
+
+
+def test_gradcam_toggle_on_a_model_without_convolutions(run_factory) -> None:
+    run_factory("completed", accuracy=0.5)
+    at = open_page()
+    at.toggle(key="errors_gradcam").set_value(True).run()
+    assert_clean(at)
+    assert "no convolutional layer" in at.info[0].value

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from cifarkit import datasets, settings
 from cifarkit.config import DataConfig
-from tests.app.conftest import STATUSES, assert_clean, page_path
+from tests.app.conftest import STATUSES, assert_clean, mark_imported, page_path
 
 PAGE = page_path("pages/home.py")
 
@@ -93,6 +93,13 @@ def test_home_lists_recent_runs_with_their_status(run_factory) -> None:
     assert table.loc[completed.name, "test accuracy"] == pytest.approx(
         completed.info["test_accuracy"])
     assert table.loc[completed.name, "epochs"] == "3 / 3"
+
+
+def test_an_imported_model_is_labelled_imported_not_untrained(run_factory) -> None:
+    imported = mark_imported(run_factory("completed", name="brought in"), model_name="resnet")
+    at = open_home()
+    row = at.dataframe[0].value.set_index("run").loc[imported.name]
+    assert row["model"] == "imported (resnet)" and row["epochs"] == "imported"
 
 
 def test_an_archive_in_the_data_dir_is_ready(cifar10_archive: Path,

@@ -1,4 +1,4 @@
-"""Predict page: uploads and test images classified by one run or an ensemble."""
+"""Predict page: uploads and test images classified by one run or an ensemble; Grad-CAM."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import predict, rundir, runs
+from cifarkit import gradcam, predict, rundir, runs
 from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
 
 PAGE = page_path("pages/predict.py")
+SHOWN = 180  # pixels the page enlarges pictures and heatmaps to (pages/predict.SHOWN_SIZE)
 
 
 def open_page() -> AppTest:
@@ -134,3 +135,83 @@ def test_unreadable_predictions_give_a_message_not_a_crash(run_factory) -> None:
     (run.path / rundir.PREDICTIONS).write_bytes(b"not an npz file")
     at = open_page()
     assert "cannot be read" in at.error[0].value
+
+
+# --- Grad-CAM
+
+
+def expected_overlay(run: runs.Run, image: np.ndarray, class_index: int) -> np.ndarray:
+    """The overlay computed straight from cifarkit, at the page's display size."""
+    model = predict.load_model(run.path / rundir.BEST_MODEL)
+    heat = gradcam.gradcam(model, image, class_index).heatmap
+    enlarged = Image.fromarray(image).resize((SHOWN, SHOWN), Image.Resampling.NEAREST)
+    return gradcam.overlay(np.asarray(enlarged), heat)
+
+
+def assert_same_picture(shown: np.ndarray, expected: np.ndarray) -> None:
+    assert shown.shape == expected.shape == (SHOWN, SHOWN, 3)
+    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1  # float rounding
+
+
+def class_names(run: runs.Run) -> list[str]:
+    return [str(name) for name in np.load(run.path / rundir.PREDICTIONS)["class_names"]]
+
+
+def test_gradcam_shows_heatmaps_for_the_prediction_and_a_picked_class(
+        run_factory, shown_images) -> None:
+    run = run_factory("completed", conv=True)
+    names = class_names(run)
+    at = open_page()
+    data = png_bytes(5)
+    at.file_uploader(key="predict_upload").upload("pet.png", data, "image/png").run()
+    assert not at.selectbox  # Grad-CAM is off until asked for
+    shown_images.clear()
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert_clean(at)
+    top = expected_top([run], data)
+    assert [caption for caption, _ in shown_images] == [
+        "pet.png", f"Where it saw “{top[0][0]}” (predicted)", f"Where it saw “{top[1][0]}”"]
+    image = predict.to_input(predict.read_image(data), 32)
+    assert_same_picture(shown_images[1][1], expected_overlay(run, image, names.index(top[0][0])))
+    assert at.selectbox(key=f"predict_cam_layer_{run.run_id}").options == ["conv"]
+
+    other = next(name for name in names if name not in (top[0][0], top[1][0]))
+    runner_up = expected_overlay(run, image, names.index(top[1][0]))
+    picked = expected_overlay(run, image, names.index(other))
+    assert not np.array_equal(runner_up, picked)  # the two classes have different heatmaps
+    before = at.image[2].value
+    shown_images.clear()
+    at.selectbox(key="predict_bars_0_cam_class_pet.png").set_value(other).run()
+    assert_clean(at)
+    assert shown_images[2][0] == f"Where it saw “{other}”"
+    assert_same_picture(shown_images[2][1], picked)
+    assert at.image[2].value != before
+
+
+def test_gradcam_explains_the_chosen_member_of_an_ensemble(run_factory, shown_images) -> None:
+    first, second = run_factory("completed", conv=True), run_factory("completed", conv=True)
+    at = open_page()
+    at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
+    data = png_bytes(6)
+    at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    shown_images.clear()
+    at.selectbox(key="predict_cam_run").set_value(second.run_id).run()
+    assert_clean(at)
+    predicted = expected_top([first, second], data)[0][0]  # the ensemble's answer
+    image = predict.to_input(predict.read_image(data), 32)
+    index = class_names(first).index(predicted)
+    expected = expected_overlay(second, image, index)
+    assert not np.array_equal(expected, expected_overlay(first, image, index))
+    assert shown_images[1][0] == f"Where it saw “{predicted}” (predicted)"
+    assert_same_picture(shown_images[1][1], expected)
+
+
+def test_gradcam_on_a_model_without_convolutions_explains_why_not(run_factory) -> None:
+    run_factory("completed")  # the plain tiny model: Rescaling, Flatten, Dense
+    at = open_page()
+    at.file_uploader(key="predict_upload").upload("a.png", png_bytes(), "image/png").run()
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert_clean(at)
+    assert "no convolutional layer" in at.info[0].value
+    assert len(at.image) == 1 and len(at.get("plotly_chart")) == 1  # still classified

@@ -1,8 +1,11 @@
-"""Runs page: the table of all runs, its CSV export, charts, ensembles and per-run actions."""
+"""Runs page: the table of all runs, its CSV export, charts, ensembles, per-run actions and
+exports, and importing a .keras file as a run."""
 
 from __future__ import annotations
 
 import io
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from cifarkit import compare, rundir, runs
 from cifarkit.evaluation import Predictions
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
+from cifarkit.labels import DIGITS_LABELS
+from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path, save_tiny_model
 
 PAGE = page_path("pages/runs.py")
 
@@ -182,3 +186,109 @@ def test_model_download_is_disabled_without_a_model(run_factory) -> None:
 
 def _predictions(run: runs.Run) -> Predictions:
     return Predictions.load(run.path / rundir.PREDICTIONS)
+
+
+# --- exports
+
+
+def test_exports_produce_a_tflite_file_a_saved_model_and_a_bundle(run_factory,
+                                                                   downloads) -> None:
+    run = run_factory("completed", conv=True)
+    at = open_page()
+    assert "TFLite file" not in downloads  # converting waits for the button
+    at.button(key="runs_prepare_tflite").click().run()
+    at.button(key="runs_prepare_saved_model").click().run()
+    assert_clean(at)
+    tflite = downloads["TFLite file"]
+    assert len(tflite) > 1000 and tflite[4:8] == b"TFL3"  # the TFLite flatbuffer identifier
+    with zipfile.ZipFile(io.BytesIO(downloads["SavedModel (.zip)"])) as archive:
+        names = archive.namelist()
+        assert "saved_model/saved_model.pb" in names
+        assert any(name.startswith("saved_model/variables/") for name in names)
+    with zipfile.ZipFile(io.BytesIO(downloads["Bundle (.zip)"]())) as archive:
+        assert archive.read("model.keras") == (run.path / rundir.BEST_MODEL).read_bytes()
+        labels = archive.read("labels.txt").decode().split()
+        assert labels == _predictions(run).class_names
+
+
+def test_exports_are_disabled_without_a_model(run_factory) -> None:
+    run_factory("failed")
+    at = open_page()
+    assert at.button(key="runs_prepare_tflite").disabled
+    assert at.button(key="runs_prepare_saved_model").disabled
+
+
+# --- import
+
+
+def keras_file(path: Path, lambda_layer: bool = False) -> bytes:
+    """A real 10-class .keras model; with a Lambda layer (arbitrary code) when asked."""
+    if not lambda_layer:
+        save_tiny_model(path, 10, conv=True)
+        return path.read_bytes()
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Lambda(lambda t: t / 255.0)(inputs)
+    x = keras.layers.Flatten()(x)
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(path)
+    return path.read_bytes()
+
+
+def upload_model(at: AppTest, data: bytes, classes: str = "digits", name: str = "") -> AppTest:
+    at.file_uploader(key="runs_import_file").upload("mine.keras", data,
+                                                    "application/octet-stream").run()
+    at.selectbox(key="runs_import_classes").set_value(classes).run()
+    at.text_input(key="runs_import_name").input(name)
+    at.button(key="runs_import").click().run()
+    return at
+
+
+def run_folders() -> list[Path]:
+    """Every entry in the runs folder, hidden staging folders included."""
+    folder = runs.root_dir()
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_importing_a_keras_file_adds_a_completed_run(tmp_path: Path) -> None:
+    at = open_page()  # no runs yet: the import section is still there
+    assert "No runs yet" in at.info[0].value
+    upload_model(at, keras_file(tmp_path / "mine.keras"), name="my digits")
+    assert_clean(at)
+    assert "Imported **my digits**" in at.success[0].value
+    [run] = runs.list_runs()
+    assert run.status == "completed" and run.info["imported"] is True
+    assert _predictions(run).class_names == list(DIGITS_LABELS)
+    row = at.dataframe[0].value.set_index("run_id").loc[run.run_id]
+    assert row["model"] == "imported (tiny_cnn)" and pd.isna(row["max_epochs"])
+    assert row["accuracy"] == pytest.approx(run.info["test_accuracy"])
+    assert "imported (tiny_cnn)" in at.selectbox(key="runs_manage").format_func(run.run_id)
+    predict_page = AppTest.from_file(page_path("pages/predict.py"), default_timeout=60).run()
+    assert predict_page.multiselect(key="predict_runs").value == [run.run_id]
+
+
+def test_a_model_with_a_lambda_layer_is_refused(tmp_path: Path) -> None:
+    at = upload_model(open_page(), keras_file(tmp_path / "evil.keras", lambda_layer=True))
+    assert_clean(at)
+    message = at.error[0].value
+    assert "not imported" in message and "arbitrary code" in message and "Lambda" in message
+    assert not run_folders() and not at.success
+
+
+def test_garbage_bytes_are_refused_with_a_clear_message() -> None:
+    at = upload_model(open_page(), b"this is not a model at all")
+    assert_clean(at)
+    assert "is not a .keras model file" in at.error[0].value
+    assert not run_folders()
+
+
+def test_typed_class_names_must_match_the_outputs(tmp_path: Path) -> None:
+    at = open_page()
+    at.file_uploader(key="runs_import_file").upload(
+        "mine.keras", keras_file(tmp_path / "mine.keras"), "application/octet-stream").run()
+    at.selectbox(key="runs_import_classes").set_value("typed").run()
+    at.text_area(key="runs_import_names").input("cat, dog, horse")
+    at.button(key="runs_import").click().run()
+    assert_clean(at)
+    assert "3 class names given for a model with 10 classes" in at.error[0].value
+    assert not run_folders()

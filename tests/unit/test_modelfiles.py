@@ -201,6 +201,22 @@ def test_tflite_export_agrees_with_the_original(trained_file: Path, tmp_path: Pa
         modelfiles.export_tflite(model, tmp_path / "digits.bin")
 
 
+def test_download_bytes_hold_working_exports(tmp_path: Path, digits: datasets.Dataset) -> None:
+    """tflite_bytes and saved_model_zip (what the Runs page hands out) unpack into models that
+    predict what the original predicts."""
+    model = _tiny_model()
+    images = _samples(digits)
+    expected = model.predict(images, verbose=0)
+    tflite = tmp_path / "tiny.tflite"
+    tflite.write_bytes(modelfiles.tflite_bytes(model))
+    np.testing.assert_allclose(_tflite_probs(tflite, images), expected, atol=1e-5)
+    with zipfile.ZipFile(io.BytesIO(modelfiles.saved_model_zip(model))) as archive:
+        assert "saved_model/saved_model.pb" in archive.namelist()
+        archive.extractall(tmp_path / "unzipped")
+    loaded = tf.saved_model.load(str(tmp_path / "unzipped" / modelfiles.SAVED_MODEL))
+    np.testing.assert_allclose(loaded.serve(tf.constant(images)).numpy(), expected, atol=1e-5)
+
+
 def test_zip_bundles_model_labels_and_config(trained_file: Path) -> None:
     run = modelfiles.import_model(trained_file, None, "digits", DIGITS)
     with zipfile.ZipFile(io.BytesIO(modelfiles.export_zip(run.path))) as archive:
