@@ -15,6 +15,7 @@ PAGES = {
     "Learn": [
         st.Page("pages/data.py", title="Data", icon=":material/photo_library:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
     ],
     "Analyse": [
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from tests.app.conftest import REPO_ROOT, STATUSES, assert_clean, page_path
 
 APP = page_path("app.py")
-PAGES = {"pages/data.py": "Data", "pages/train.py": "Train"}
+PAGES = {"pages/data.py": "Data", "pages/train.py": "Train", "pages/tune.py": "Tune"}
 
 
 def open_app() -> AppTest:
