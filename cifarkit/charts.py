@@ -224,6 +224,6 @@ def trial_scores(table: pd.DataFrame, objective: str = "val_accuracy",
                          height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                          legend={"orientation": "h", "y": 1.12})
     if objective.endswith("accuracy"):
-        figure.update_yaxes(tickformat=".0%")
+        figure.update_yaxes(tickformat=".0%", range=[0, 1.02])  # one trial must not auto-scale
     figure.update_xaxes(dtick=1 if len(scored) <= 20 else None)
     return figure

@@ -206,6 +206,7 @@ def test_trial_scores_chart_draws_the_best_so_far() -> None:
     dots, best = figure.data
     assert list(dots.x) == [0, 2, 3]  # the failed trial has no score to draw
     assert list(best.y) == [0.5, 0.5, 0.7]
+    assert tuple(figure.layout.yaxis.range) == (0, 1.02)  # accuracy keeps its full scale
     losses = charts.trial_scores(table, objective="val_loss", direction="min")
     assert list(losses.data[1].y) == [0.5, 0.4, 0.4]
 
