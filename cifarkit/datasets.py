@@ -118,6 +118,14 @@ _ARCHIVES = {
 }
 
 
+ARCHIVE_SOURCES: tuple[str, ...] = tuple(_ARCHIVES)
+
+
+def archive_file_name(source: str) -> str:
+    """The official archive's file name, for users who place it by hand."""
+    return _archive(source).file_name
+
+
 def _archive(source: str) -> _Archive:
     if source not in _ARCHIVES:
         raise DatasetError(f"unknown CIFAR source {source!r}; expected one of {sorted(_ARCHIVES)}")

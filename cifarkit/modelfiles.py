@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -193,7 +192,7 @@ def _write_run(model: keras.Model, predictions: Predictions, config: RunConfig,
         rundir.write_json_atomic(staging / rundir.STATUS,
                                  _status(model, predictions, save_test_results(staging,
                                                                               predictions)))
-        final = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-imported-{secrets.token_hex(2)}"
+        final = folder / rundir.new_job_id("imported")
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

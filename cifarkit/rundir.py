@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +109,34 @@ def stop_requested(run_dir: Path) -> bool:
 
 def clear_stop(run_dir: Path) -> None:
     (run_dir / STOP).unlink(missing_ok=True)
+
+
+# --- job folders: runs and searches alike live in <root>/<id>/ beside their siblings
+
+
+def new_job_id(label: str) -> str:
+    """Sortable by time, readable, and unique even for two launches in the same second."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
+
+
+def new_job_dir(root: Path, label: str) -> Path:
+    """Make <root>/<new id>/ with a queued status."""
+    path = root / new_job_id(label)
+    path.mkdir(parents=True)
+    update_status(path, status="queued", created=time.time())
+    return path
+
+
+def find_job_dir(job: str | Path, root: Path, marker: str) -> Path | None:
+    """A job folder given by path or by id under root (it holds `marker`), or None."""
+    path = Path(job)
+    if not (path / marker).is_file():
+        path = root / str(job)
+    return path if (path / marker).is_file() else None
+
+
+def job_dirs(root: Path, marker: str) -> list[Path]:
+    """Every job folder under root (each holds `marker`), newest first."""
+    if not root.is_dir():
+        return []
+    return [path for path in sorted(root.iterdir(), reverse=True) if (path / marker).is_file()]

@@ -7,7 +7,6 @@ UI crash cannot lose a run; the run directory (cifarkit.rundir) is the only shar
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -63,19 +62,11 @@ def root_dir(root: str | Path | None = None) -> Path:
     return Path(root) if root is not None else settings.runs_dir()
 
 
-def new_run_id(config: RunConfig) -> str:
-    """Sortable by time, readable, and unique even for two launches in the same second."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{config.model.architecture.lower()}-{secrets.token_hex(2)}"
-
-
 def create(config: RunConfig, root: str | Path | None = None) -> Path:
     """Make runs/<id>/ with a validated config.json and a queued status."""
     config.validate()
-    run_dir = root_dir(root) / new_run_id(config)
-    run_dir.mkdir(parents=True)
+    run_dir = rundir.new_job_dir(root_dir(root), config.model.architecture.lower())
     config.save(run_dir / rundir.CONFIG)
-    rundir.update_status(run_dir, status="queued", created=time.time())
     return run_dir
 
 
@@ -123,10 +114,8 @@ def _worker_env() -> dict[str, str]:
 
 def load(run: str | Path, root: str | Path | None = None) -> Run:
     """A run by id (under root) or by path."""
-    path = Path(run)
-    if not (path / rundir.CONFIG).is_file():
-        path = root_dir(root) / str(run)
-    if not (path / rundir.CONFIG).is_file():
+    path = rundir.find_job_dir(run, root_dir(root), rundir.CONFIG)
+    if path is None:
         raise RunError(f"no run {str(run)!r} in {root_dir(root)}")
     info = rundir.read_status(path)
     return Run(path.name, path, RunConfig.load(path / rundir.CONFIG), effective_status(path, info),
@@ -135,17 +124,13 @@ def load(run: str | Path, root: str | Path | None = None) -> Run:
 
 def list_runs(root: str | Path | None = None) -> list[Run]:
     """Every run, newest first; unreadable folders are skipped, not fatal."""
-    folder = root_dir(root)
-    if not folder.is_dir():
-        return []
-    runs = []
-    for path in sorted(folder.iterdir(), reverse=True):
-        if (path / rundir.CONFIG).is_file():
-            try:
-                runs.append(load(path))
-            except ValueError:
-                continue
-    return runs
+    found = []
+    for path in rundir.job_dirs(root_dir(root), rundir.CONFIG):
+        try:
+            found.append(load(path))
+        except ValueError:
+            continue
+    return found
 
 
 def effective_status(path: Path, info: dict[str, Any]) -> str:

@@ -7,7 +7,6 @@ No Keras here, so the Tune page can poll progress cheaply.
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -56,18 +55,11 @@ def root_dir(root: str | Path | None = None) -> Path:
     return Path(root) if root is not None else settings.searches_dir()
 
 
-def new_search_id(tune: TuneConfig) -> str:
-    """Sortable by time, readable, and unique even for two launches in the same second."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{tune.algorithm}-{secrets.token_hex(2)}"
-
-
 def create_search(tune: TuneConfig, root: str | Path | None = None) -> Path:
     """Make searches/<id>/ with a validated tune.json and a queued status."""
     tune.validate()
-    path = root_dir(root) / new_search_id(tune)
-    path.mkdir(parents=True)
+    path = rundir.new_job_dir(root_dir(root), tune.algorithm)
     tune.save(path / searchdir.TUNE)
-    rundir.update_status(path, status="queued", created=time.time())
     return path
 
 
@@ -88,10 +80,8 @@ def start_worker(path: Path, resume: bool = False) -> int:
 
 def load_search(search: str | Path, root: str | Path | None = None) -> Search:
     """A search by id (under root) or by path."""
-    path = Path(search)
-    if not (path / searchdir.TUNE).is_file():
-        path = root_dir(root) / str(search)
-    if not (path / searchdir.TUNE).is_file():
+    path = rundir.find_job_dir(search, root_dir(root), searchdir.TUNE)
+    if path is None:
         raise SearchError(f"no search {str(search)!r} in {root_dir(root)}")
     info = rundir.read_status(path)
     return Search(path.name, path, TuneConfig.load(path / searchdir.TUNE),
@@ -100,16 +90,12 @@ def load_search(search: str | Path, root: str | Path | None = None) -> Search:
 
 def list_searches(root: str | Path | None = None) -> list[Search]:
     """Every search, newest first; unreadable folders are skipped, not fatal."""
-    folder = root_dir(root)
-    if not folder.is_dir():
-        return []
     found = []
-    for path in sorted(folder.iterdir(), reverse=True):
-        if (path / searchdir.TUNE).is_file():
-            try:
-                found.append(load_search(path))
-            except ValueError:
-                continue
+    for path in rundir.job_dirs(root_dir(root), searchdir.TUNE):
+        try:
+            found.append(load_search(path))
+        except ValueError:
+            continue
     return found
 
 

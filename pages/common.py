@@ -64,8 +64,6 @@ def format_seconds(seconds: float | None) -> str:
 
 # --- navigation, datasets and images (added for the Home, Data and Train pages)
 
-# The official archive names, fixed by the CIFAR publishers; shown so users can place them by hand.
-ARCHIVE_FILES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
 SOURCE_TITLES = {"digits": "Digits (built in, works offline)", "cifar10": "CIFAR-10",
                  "cifar100": "CIFAR-100", "folder": "My own images (folder or .zip)"}
 
@@ -92,14 +90,15 @@ def use_digits() -> None:
 
 def archive_missing(spec: DataConfig) -> bool:
     """A CIFAR source with no archive on disk yet (loading it would start a download)."""
-    return spec.source in ARCHIVE_FILES and not spec.path and datasets.find_archive(
+    return spec.source in datasets.ARCHIVE_SOURCES and not spec.path and datasets.find_archive(
         spec.source) is None
 
 
 def where_to_put(source: str) -> str:
     """Where a hand-copied archive is found, for users without internet."""
     folder = settings.data_dir() or settings.cache_dir()
-    return (f"Copy the official archive `{ARCHIVE_FILES[source]}` into `{folder}` (or point the "
+    archive = datasets.archive_file_name(source)
+    return (f"Copy the official archive `{archive}` into `{folder}` (or point the "
             "`CIFARKIT_DATA_DIR` environment variable at the folder that holds it), then reload.")
 
 
@@ -334,3 +333,16 @@ def forget_widgets(prefix: str) -> None:
     """Drop widget values whose key starts with `prefix`, so they restart from their defaults."""
     for key in [key for key in st.session_state if str(key).startswith(prefix)]:
         del st.session_state[key]
+
+
+def data_line(spec: DataConfig) -> bool:
+    """The dataset in use with a link to change it; False (reason shown) while it is missing."""
+    line, link = st.columns([4, 1], vertical_alignment="center")
+    line.markdown(f":material/photo_library: **Data:** {describe_data(spec)}")
+    with link:
+        nav_link("pages/data.py", "Change data", ":material/edit:")
+    if archive_missing(spec):
+        st.info(f"The chosen dataset is not downloaded yet: download it on the Home or Data page. "
+                f"Without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
+        return False
+    return True

@@ -10,7 +10,6 @@ import streamlit as st
 
 from cifarkit import compare, datasets, runs, system
 from pages.common import (
-    ARCHIVE_FILES,
     current_data_config,
     describe_data,
     download_button,
@@ -61,9 +60,9 @@ def show_datasets() -> None:
             state.markdown(":green-badge[:material/check: ready]" if info.available
                            else ":orange-badge[:material/cloud_download: not downloaded]")
             st.caption(info.description)
-            if info.location and info.key in ARCHIVE_FILES:
+            if info.location and info.key in datasets.ARCHIVE_SOURCES:
                 st.caption(f"Found at `{info.location}`")
-            if not info.available and info.key in ARCHIVE_FILES:
+            if not info.available and info.key in datasets.ARCHIVE_SOURCES:
                 st.caption(f"No internet? {where_to_put(info.key)}")
                 if download_button(info.key, key=f"home_download_{info.key}"):
                     st.rerun()

@@ -28,16 +28,15 @@ from cifarkit.config import (
 from cifarkit.labels import builtin_label_names
 from cifarkit.models import catalog
 from pages.common import (
-    archive_missing,
     augment_controls,
     current_augment_config,
     current_data_config,
+    data_line,
     describe_data,
     format_seconds,
     load_dataset,
     nav_link,
     status_label,
-    where_to_put,
 )
 
 KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
@@ -66,13 +65,7 @@ def data_shape(spec: DataConfig) -> tuple[int, int]:
 
 def show_data(spec: DataConfig) -> tuple[int, int] | None:
     """The dataset line and its shape, or None (with the reason shown) when it is not usable."""
-    line, link = st.columns([4, 1], vertical_alignment="center")
-    line.markdown(f":material/photo_library: **Data:** {describe_data(spec)}")
-    with link:
-        nav_link("pages/data.py", "Change data", ":material/edit:")
-    if archive_missing(spec):
-        st.info(f"The chosen dataset is not downloaded yet: download it on the Home or Data page. "
-                f"Without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
+    if not data_line(spec):
         return None
     try:
         return data_shape(spec)

@@ -23,13 +23,12 @@ from cifarkit.tuneconfig import (
     TuneConfig,
 )
 from pages.common import (
-    archive_missing,
     current_augment_config,
     current_data_config,
+    data_line,
     describe_data,
     nav_link,
     status_label,
-    where_to_put,
 )
 
 ALGORITHM_NAMES = {"random": "Random search", "hyperband": "Hyperband",
@@ -57,16 +56,7 @@ LOG_LINES = 25  # lines of search.log shown for a failed search
 
 def show_data() -> bool:
     """The dataset line with a link to change it; False (reason shown) when it is not usable."""
-    spec = current_data_config()
-    line, link = st.columns([4, 1], vertical_alignment="center")
-    line.markdown(f":material/photo_library: **Data:** {describe_data(spec)}")
-    with link:
-        nav_link("pages/data.py", "Change data", ":material/edit:")
-    if archive_missing(spec):
-        st.info(f"The chosen dataset is not downloaded yet: download it on the Home or Data page. "
-                f"Without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
-        return False
-    return True
+    return data_line(current_data_config())
 
 
 # --- the search form
