@@ -346,3 +346,17 @@ def data_line(spec: DataConfig) -> bool:
                 f"Without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
         return False
     return True
+
+
+def usable_gradcam_layers(run: runs.Run) -> tuple[list[str], str] | None:
+    """The model's Grad-CAM layers and the automatic pick; None, with the reason shown, if none."""
+    try:
+        layers, default = gradcam_layers(run)
+    except (ValueError, OSError) as error:  # ModelFileError is a ValueError
+        st.error(f"The model could not be opened for Grad-CAM: {error}")
+        return None
+    if default is None:
+        st.info(f"**{run.name}** has no convolutional layer, so Grad-CAM cannot show where it "
+                "looked: it needs feature maps that still keep the picture's layout.")
+        return None
+    return layers, default

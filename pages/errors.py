@@ -185,15 +185,10 @@ def gallery_cam(run: runs.Run, fine: Predictions) -> GalleryCam | None:
     if not run.has_model:
         st.info("This run kept no model file, so its heatmaps cannot be computed.")
         return None
-    try:
-        layers, default = common.gradcam_layers(run)
-    except (ValueError, OSError) as error:  # ModelFileError is a ValueError
-        st.error(f"The model could not be opened for Grad-CAM: {error}")
+    found = common.usable_gradcam_layers(run)
+    if found is None:
         return None
-    if default is None:
-        st.info(f"**{run.name}** has no convolutional layer, so Grad-CAM cannot show where it "
-                "looked: it needs feature maps that still keep the picture's layout.")
-        return None
+    layers, default = found
     left, right = st.columns(2)
     target = left.radio(
         "Heatmap for", ["predicted", "true"], horizontal=True, key="errors_cam_target",

@@ -125,15 +125,10 @@ def gradcam_settings(chosen: list[runs.Run]) -> CamSettings | None:
             "Look inside", list(by_id), format_func=lambda run_id: common.run_label(by_id[run_id]),
             key="predict_cam_run", help="Grad-CAM looks inside one network. The members of an "
             "ensemble may each rely on different parts of the picture: compare them here.")]
-    try:
-        layers, default = common.gradcam_layers(run)
-    except (ValueError, OSError) as error:  # ModelFileError is a ValueError
-        st.error(f"The model could not be opened for Grad-CAM: {error}")
+    found = common.usable_gradcam_layers(run)
+    if found is None:
         return None
-    if default is None:
-        st.info(f"**{run.name}** has no convolutional layer, so Grad-CAM cannot show where it "
-                "looked: it needs feature maps that still keep the picture's layout.")
-        return None
+    layers, default = found
     with st.expander("Advanced: which layer Grad-CAM looks at"):
         layer = st.selectbox("Layer", layers, index=layers.index(default),
                              key=f"predict_cam_layer_{run.run_id}", help=common.LAYER_HELP)
