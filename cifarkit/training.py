@@ -61,11 +61,10 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     config = RunConfig.load(run_dir / rundir.CONFIG).validate()
     configure_keras(config)
     data = prepare_data(config)
-    done_epochs = rundir.completed_epochs(run_dir) if resume else 0
-    model = _resume_or_build(run_dir, config, data, resume and done_epochs > 0)
-    if not (resume and done_epochs > 0):
+    done_epochs = checkpoint_epoch(run_dir) if resume else 0
+    model = _resume_or_build(run_dir, config, data, done_epochs > 0)
+    if done_epochs == 0:
         rundir.reset_metrics(run_dir)
-        done_epochs = 0
     stats = model_stats(model)
     rundir.update_status(run_dir, trainable_params=stats.trainable_params,
                          non_trainable_params=stats.non_trainable_params,
@@ -108,10 +107,17 @@ def load_splits(config: RunConfig) -> tuple[datasets.Dataset, tuple[np.ndarray, 
     return dataset, train, validation
 
 
+def checkpoint_epoch(run_dir: Path) -> int:
+    """Epochs inside last.keras (0 without one): a resumed run continues from there."""
+    if not (run_dir / rundir.LAST_MODEL).is_file():
+        return 0
+    return int(rundir.read_status(run_dir).get("checkpoint_epoch") or 0)
+
+
 def _resume_or_build(run_dir: Path, config: RunConfig, data: PreparedData,
                      resume: bool) -> keras.Model:
     last = run_dir / rundir.LAST_MODEL
-    if resume and last.is_file():
+    if resume:
         import cifarkit.models.layers  # noqa: F401 - registers custom layers for loading
 
         return keras.saving.load_model(last, safe_mode=True)
@@ -168,7 +174,9 @@ def learning_rate(config: RunConfig, steps_per_epoch: int) -> float | Any:
 def _callbacks(config: RunConfig, run_dir: Path,
                progress: ProgressWriter) -> list[keras.callbacks.Callback]:
     options = config.callbacks
-    callbacks: list[keras.callbacks.Callback] = [progress]
+    # The resume checkpoint is saved before the epoch is logged: a kill in between re-runs the
+    # epoch rather than resuming from a checkpoint that was never written.
+    callbacks: list[keras.callbacks.Callback] = [ResumeCheckpoint(run_dir), progress]
     if options.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=options.early_stopping_monitor, patience=options.early_stopping_patience,
@@ -181,8 +189,21 @@ def _callbacks(config: RunConfig, run_dir: Path,
     callbacks.append(keras.callbacks.ModelCheckpoint(
         run_dir / rundir.BEST_MODEL, monitor="val_accuracy", mode="max",
         save_best_only=options.checkpoint, initial_value_threshold=best_so_far))
-    callbacks.append(keras.callbacks.ModelCheckpoint(run_dir / rundir.LAST_MODEL))
     return callbacks
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """Replaces last.keras atomically after every epoch and records which epoch it holds."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        partial = self.run_dir / f".partial-{rundir.LAST_MODEL}"  # keeps the .keras suffix
+        self.model.save(partial)
+        os.replace(partial, self.run_dir / rundir.LAST_MODEL)
+        rundir.update_status(self.run_dir, checkpoint_epoch=epoch + 1)
 
 
 class ProgressWriter(keras.callbacks.Callback):

@@ -79,3 +79,18 @@ def test_digits_run_with_label_smoothing_and_steps_per_epoch() -> None:
     batches = [row for row in rundir.read_metrics(run_dir) if row["kind"] == "batch"]
     assert batches[-1]["step"] == 3 and batches[-1]["steps"] == 3
     assert Predictions.load(run_dir / rundir.PREDICTIONS).probs.shape == (60, 10)
+
+
+def test_resume_without_a_checkpoint_starts_over_instead_of_failing() -> None:
+    """A kill after an epoch was logged but before last.keras was written must not break resume."""
+    config = RunConfig(
+        data=DataConfig(source="digits", max_train_images=150, max_test_images=40),
+        model=ModelConfig(architecture="simple_cnn"),
+        training=TrainingConfig(epochs=2, batch_size=32),
+    )
+    run_dir = runs.create(config)
+    rundir.append_metrics(run_dir, {"kind": "epoch", "epoch": 1, "val_accuracy": 0.5})
+    status = training.train(run_dir, resume=True, verbose=0)
+    assert status["status"] == "completed", status.get("error")
+    assert [row["epoch"] for row in rundir.epoch_rows(run_dir)] == [1, 2]
+    assert status["checkpoint_epoch"] == 2 and training.checkpoint_epoch(run_dir) == 2
