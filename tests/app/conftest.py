@@ -300,3 +300,20 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
     for process in started:
         process.kill()
         process.wait()
+
+
+def open_page(page: str, timeout: float, **session: object) -> Any:
+    """Run a page under AppTest with the given session state and check it rendered cleanly."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(page, default_timeout=timeout)
+    for key, value in session.items():
+        at.session_state[key] = value
+    return rerun(at)
+
+
+def rerun(at: Any) -> Any:
+    """Run the AppTest again (after widget changes) and check it rendered cleanly."""
+    at.run()
+    assert_clean(at)
+    return at

@@ -15,25 +15,14 @@ from streamlit.testing.v1 import AppTest
 
 from cifarkit import datasets, settings
 from cifarkit.config import AugmentConfig, DataConfig
-from tests.app.conftest import assert_clean, chart_spec, page_path
+from tests.app.conftest import chart_spec, open_page, page_path, rerun
 
 PAGE = page_path("pages/data.py")
 DIGITS_TRAIN, DIGITS_TEST = 1437, 360  # scikit-learn's 1,797 digits, 20 % held out for test
 
 
 def open_data(**session: object) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.run()
-    assert_clean(at)
-    return at
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert_clean(at)
-    return at
+    return open_page(PAGE, 90, **session)
 
 
 def captions(at: AppTest) -> list[str]:

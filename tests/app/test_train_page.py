@@ -8,25 +8,14 @@ from streamlit.testing.v1 import AppTest
 from cifarkit import rundir, runs, settings
 from cifarkit.config import DataConfig, ModelConfig, RunConfig
 from cifarkit.models.summary import describe
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
+from tests.app.conftest import STATUSES, chart_spec, open_page, page_path, rerun
 
 PAGE = page_path("pages/train.py")
 SETUP, LIVE = "Set up a run", "Live training"
 
 
 def open_train(**session: object) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.run()
-    assert_clean(at)
-    return at
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert_clean(at)
-    return at
+    return open_page(PAGE, 120, **session)
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -25,9 +25,10 @@ from tests.app.conftest import (
     STATUSES,
     _dead_pid,
     _spawn_sleeper,
-    assert_clean,
     chart_spec,
+    open_page,
     page_path,
+    rerun,
 )
 
 PAGE = page_path("pages/tune.py")
@@ -126,18 +127,7 @@ def search_factory() -> Iterator[SearchFactory]:
 
 
 def open_tune(**session: object) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.run()
-    assert_clean(at)
-    return at
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert_clean(at)
-    return at
+    return open_page(PAGE, 120, **session)
 
 
 def texts(elements) -> str:
