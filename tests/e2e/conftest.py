@@ -52,30 +52,53 @@ def wait_until_serving(url: str, server: subprocess.Popen, timeout: float = 90.0
     raise TimeoutError(f"streamlit did not answer at {url}")
 
 
+class AppServer:
+    """`streamlit run SCRIPT` on a loopback port, with its own runs and uploads folders.
+
+    Stop and start again on the same port and folders to restart the server under a live page.
+    """
+
+    def __init__(self, folder: Path, script: Path = ROOT / "app.py") -> None:
+        self.folder, self.script, self.port = folder, script, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "CIFARKIT_RUNS_DIR": str(self.folder / "runs"),
+               "CIFARKIT_UPLOADS_DIR": str(self.folder / "uploads"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        with open(self.folder / "streamlit.log", "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", str(self.script),
+                 "--server.headless", "true", "--server.port", str(self.port),
+                 "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until_serving(self.url, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
 @pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port, with its own runs folder."""
-    port = free_port()
-    env = {**os.environ, "CIFARKIT_RUNS_DIR": str(tmp_path / "runs"),
-           "CIFARKIT_UPLOADS_DIR": str(tmp_path / "uploads"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+def app_server(tmp_path: Path) -> Iterator[AppServer]:
+    """The real app, serving for the length of one test."""
+    server = AppServer(tmp_path)
     try:
-        wait_until_serving(url, server)
-        yield url
+        server.start()
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 @pytest.fixture
-def page(app_url: str):
+def app_url(app_server: AppServer) -> str:
+    return app_server.url
+
+
+@pytest.fixture
+def browser_tab():
+    """A tab of Debian's headless Chromium (never a downloaded browser), not yet on any page."""
     executable = chromium_path()
     if executable is None:
         skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
@@ -91,3 +114,9 @@ def page(app_url: str):
         tab.set_default_timeout(60_000)
         yield tab
         browser.close()
+
+
+@pytest.fixture
+def page(app_url: str, browser_tab):
+    """A browser tab with the real app serving (the server outlives the browser)."""
+    return browser_tab
