@@ -24,9 +24,17 @@ def runs_dir() -> Path:
 
 
 def uploads_dir() -> Path:
-    """Where the app keeps uploaded image folders/zips so worker processes can read them."""
+    """Where the app keeps uploaded files (one folder per owner) so worker processes can read
+    them (CIFARKIT_UPLOADS_DIR, default uploads/ beside the runs folder)."""
     value = os.environ.get("CIFARKIT_UPLOADS_DIR")
     return Path(value).expanduser() if value else runs_dir().parent / "uploads"
+
+
+def allowed_dirs() -> list[Path]:
+    """Extra folders app users may read image folders from by typing a path
+    (CIFARKIT_ALLOWED_DIRS, separated by os.pathsep); none unless the operator lists some."""
+    value = os.environ.get("CIFARKIT_ALLOWED_DIRS", "")
+    return [Path(part.strip()).expanduser() for part in value.split(os.pathsep) if part.strip()]
 
 
 def searches_dir() -> Path:

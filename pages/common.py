@@ -6,6 +6,7 @@ Widgets only; anything computational belongs in the cifarkit package.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -15,11 +16,15 @@ import streamlit as st
 from PIL import Image
 from streamlit.errors import StreamlitPageNotFoundError
 
-from cifarkit import compare, datasets, predict, rundir, runs, settings
+from cifarkit import compare, datasets, predict, rundir, runs, settings, uploads
 from cifarkit.config import AugmentConfig, DataConfig, RunConfig
 from cifarkit.evaluation import Predictions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
     from cifarkit.gradcam import GradCam
 
 STATUS_ICONS = {
@@ -86,6 +91,21 @@ def use_digits() -> None:
     st.session_state["data_config"] = DataConfig(source="digits")
     st.session_state.pop("augment_config", None)
     st.session_state.pop("data_source", None)  # the Data page re-reads data_config
+
+
+def upload_owner() -> str:
+    """Whose uploads this browser session may read: a random key kept for the session (user
+    accounts can take its place). Streamlit's own session id is not public API."""
+    return st.session_state.setdefault("upload_owner", secrets.token_hex(8))
+
+
+def store_upload(upload: UploadedFile) -> Path:
+    """Save an upload in this session's own folder (uploads.save), where workers can read it;
+    once per upload, since pages rerun on every click and hashing a big file takes a while."""
+    saved = st.session_state.setdefault("upload_paths", {})  # Streamlit's file id -> path
+    if upload.file_id not in saved or not saved[upload.file_id].is_file():
+        saved[upload.file_id] = uploads.save(upload.getbuffer(), upload.name, upload_owner())
+    return saved[upload.file_id]
 
 
 def archive_missing(spec: DataConfig) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from cifarkit import charts, datasets, settings
+from cifarkit import charts, datasets, uploads
 from cifarkit.config import AugmentConfig, ConfigError, DataConfig, RunConfig
 from cifarkit.labels import builtin_label_names
 from pages.common import (
@@ -28,6 +28,8 @@ from pages.common import (
     load_dataset,
     nav_link,
     recommended_augment,
+    store_upload,
+    upload_owner,
     use_digits,
     where_to_put,
 )
@@ -82,20 +84,25 @@ def choose_folder() -> str | None:
         help="One sub-folder per class, named after the class (cats/, dogs/ …), optionally "
         "inside train/ and test/. Any image format and size; images are cropped square and "
         "resized.")
-    if upload is not None:
-        target = settings.uploads_dir() / Path(upload.name).name
-        if not target.is_file() or target.stat().st_size != upload.size:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(upload.getbuffer())
-        if st.session_state.get("data_upload_saved") != upload.file_id:  # a new upload wins
-            st.session_state["data_upload_saved"] = upload.file_id
-            st.session_state["data_path"] = str(target)
+    if upload is not None and st.session_state.get("data_upload_saved") != upload.file_id:
+        st.session_state["data_upload_saved"] = upload.file_id  # a new upload wins
+        st.session_state["data_path"] = str(store_upload(upload))
     st.text_input("…or the path of a folder or .zip on this computer", key="data_path",
-                  help="Handy for big folders: nothing is copied, training reads it in place.")
+                  help="Handy for big folders: nothing is copied, training reads it in place. "
+                  "Only folders the app may read: your uploads, and those the teacher set up.")
     st.slider("Image size (pixels)", 16, 128, step=8, key="data_image_size",
               help="Your images are resized to this square size. CIFAR uses 32; bigger shows "
               "more detail but trains slower.")
     return st.session_state["data_path"].strip() or None
+
+
+def readable(text: str) -> Path:
+    """The typed path if this session may read it; else the page says which folders it may."""
+    try:
+        return uploads.readable_path(text, upload_owner())
+    except uploads.PathRefused as error:
+        st.error(str(error), icon=":material/block:")
+        st.stop()
 
 
 def choose_classes(source: str, label_mode: str) -> tuple[tuple[str, ...], int | None]:
@@ -151,6 +158,8 @@ def choose_dataset() -> DataConfig:
         st.info("Upload a .zip of class folders, or type the path of a folder, to continue.",
                 icon=":material/upload:")
         st.stop()
+    if path:
+        path = str(readable(path))
     spec = DataConfig(source=source, label_mode=label_mode, classes=classes, num_classes=count,
                       path=path, image_size=st.session_state["data_image_size"]
                       if source == "folder" else 32, validation_split=validation,

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import streamlit as st
 
-from cifarkit import charts, datasets, rundir, runs, settings
+from cifarkit import charts, datasets, rundir, runs
 from cifarkit.config import (
     MAX_INPUT_SIZE,
     OPTIMIZERS,
@@ -37,6 +36,7 @@ from pages.common import (
     load_dataset,
     nav_link,
     status_label,
+    store_upload,
 )
 
 KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
@@ -122,13 +122,7 @@ def _uploaded_weights() -> str:
                               key="train_weights_file",
                               help="Weights saved with model.save_weights() from the same "
                               "architecture and input size, without its top.")
-    if upload is None:
-        return ""
-    target = settings.uploads_dir() / "weights" / Path(upload.name).name
-    if not target.is_file() or target.stat().st_size != upload.size:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(upload.getbuffer())  # the worker process reads it from disk
-    return str(target)
+    return "" if upload is None else str(store_upload(upload))  # the worker reads it from disk
 
 
 def choose_head() -> tuple[str, int, float]:

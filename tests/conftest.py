@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,6 +19,19 @@ def shared_data_dir() -> Path | None:
     """The folder with the real CIFAR sample archives (CIFARKIT_DATA_DIR), if it is there."""
     value = os.environ.get("CIFARKIT_DATA_DIR")
     return Path(value) if value and Path(value).is_dir() else None
+
+
+def class_zip(classes: tuple[str, ...], per_class: int = 3, seed: int = 0) -> bytes:
+    """A .zip holding one folder of small random 8x8 PNGs per class, as a user would upload."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in classes:
+            for index in range(per_class):
+                png = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(png, "PNG")
+                archive.writestr(f"{name}/{index}.png", png.getvalue())
+    return buffer.getvalue()
 
 
 @pytest.fixture(autouse=True)
