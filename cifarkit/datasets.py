@@ -15,9 +15,9 @@ import http.client
 import io
 import os
 import pickle
-import struct
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -29,9 +29,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from cifarkit import settings
+from cifarkit import images, settings
 from cifarkit.config import DataConfig
 from cifarkit.labels import (
     CIFAR10_LABELS,
@@ -499,39 +499,69 @@ def catalog() -> list[DatasetInfo]:
 
 # --- image folders and zips
 
-_Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the file's bytes)
+
+@dataclass(frozen=True)
+class FolderLimits:
+    """What reading one image folder or .zip may cost; every cap is checked before the reading.
+
+    Sized for a classroom dataset: a few classes of a few hundred phone photos (3-10 MB each as
+    JPEG, so well under 2 GB even uncompressed), while a hostile or mistaken choice (a 600 MB
+    zip bomb, `/usr`, a million tiny files) is refused in seconds with a message saying why.
+    """
+
+    max_entries: int = 200_000  # files and folders visited in a walk, or members in a zip
+    max_walk_s: float = 30.0  # seconds a folder walk may take (a slow or huge network share)
+    max_file_bytes: int = 50_000_000  # one zip member inflated: a 48-MP photo as PNG fits
+    max_total_bytes: int = 2_000_000_000  # all image members of one zip inflated, together
+    max_ratio: float = 100.0  # inflated/compressed: photos barely compress, bombs do 1000:1
+    ratio_from_bytes: int = 1_000_000  # ...checked on members above this size only
+
+
+FOLDER_LIMITS = FolderLimits()
+
+
+class _Entry(NamedTuple):
+    """One file of an image tree: its path parts (shortened by unwrapping), its name for
+    messages, and how to get it for decoding (a path, or a zip member's bytes)."""
+
+    parts: tuple[str, ...]
+    where: str
+    read: Callable[[], images.ImageSource]
 
 
 def load_image_folder(path: str | Path, image_size: int = 32, test_fraction: float = 0.2,
-                      seed: int = 0) -> Dataset:
+                      seed: int = 0, limits: FolderLimits | None = None) -> Dataset:
     """Images sorted into one sub-folder per class (a folder or a .zip), as a Dataset.
 
-    Images are centre-cropped to a square, then resized (aspect ratio kept, like CIFAR's square
-    crops); transparency is flattened onto white. Files that are not readable images are skipped
-    and counted in `skipped`. A train/ and test/ (or val/) pair of folders is used as the split;
-    otherwise a seeded, stratified `test_fraction` of the images becomes the test set.
+    Every file goes through cifarkit.images, like a Predict upload: centre crop to a square,
+    one resize filter, transparency flattened onto white. Files that are not readable images are
+    skipped and counted in `skipped`; an image over the pixel limit refuses the whole dataset.
+    A train/ and test/ (or val/) pair of folders is used as the split; otherwise a seeded,
+    stratified `test_fraction` of the images becomes the test set.
     """
     root = Path(path)
+    limits = limits or FOLDER_LIMITS
     if image_size < 1:
         raise DatasetError(f"image_size must be at least 1, got {image_size}")
     if not 0.0 < test_fraction < 1.0:
         raise DatasetError(f"test_fraction must be above 0 and below 1, got {test_fraction}")
-    with _open_tree(root) as entries:
-        train_entries, test_entries = _split_layout(_unwrap(entries))
-        train = _decode_all(train_entries, image_size)
-        test = _decode_all(test_entries, image_size) if test_entries is not None else None
-    return _folder_dataset(root, train, test, test_fraction, seed)
+    with _open_tree(root, limits) as entries:
+        classified, loose = _unwrap(entries)
+        train_entries, test_entries = _split_layout(classified)
+        train = _decode_all(root, train_entries, image_size)
+        test = _decode_all(root, test_entries, image_size) if test_entries is not None else None
+    return _folder_dataset(root, train, test, test_fraction, seed, loose)
 
 
 @contextmanager
-def _open_tree(root: Path) -> Iterator[list[_Entry]]:
-    """Every non-hidden file under a folder or inside a .zip, read lazily; zips stay in memory."""
+def _open_tree(root: Path, limits: FolderLimits) -> Iterator[list[_Entry]]:
+    """Every non-hidden file under a folder or inside a .zip, read lazily and within limits."""
     if root.is_dir():
-        yield _folder_entries(root)
+        yield _folder_entries(root, limits)
     elif root.is_file() and zipfile.is_zipfile(root):
         try:
             with zipfile.ZipFile(root) as archive:
-                yield _zip_entries(archive, root)
+                yield _zip_entries(archive, root, limits)
         except zipfile.BadZipFile as error:
             raise DatasetError(f"{root} is not a readable .zip file: {error}") from None
     elif root.exists():
@@ -544,24 +574,100 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in parts)
 
 
-def _folder_entries(root: Path) -> list[_Entry]:
+def _folder_entries(root: Path, limits: FolderLimits) -> list[_Entry]:
+    """Regular files under `root`, walked within limits.max_entries and limits.max_walk_s.
+
+    Symlinks are not followed, so a folder cannot lead the loader outside itself; hidden folders
+    (.git, __MACOSX) are not entered at all.
+    """
+    deadline = time.monotonic() + limits.max_walk_s
     entries: list[_Entry] = []
-    for folder, _, files in os.walk(root):
-        for name in files:
-            file = Path(folder) / name
-            parts = file.relative_to(root).parts
-            if not _hidden(parts):
-                entries.append((parts, file.read_bytes))
-    return sorted(entries, key=lambda entry: entry[0])
+    visited = 0
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    visited += 1
+                    if visited > limits.max_entries or time.monotonic() > deadline:
+                        raise DatasetError(_walk_stopped(root, visited - 1, limits))
+                    if _hidden((item.name,)):
+                        continue
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append(Path(item.path))
+                    elif item.is_file(follow_symlinks=False):
+                        entries.append(_file_entry(root, Path(item.path)))
+        except OSError as error:
+            raise DatasetError(f"cannot read the folder {folder}: {error.strerror or error}"
+                               ) from None
+    return sorted(entries, key=lambda entry: entry.parts)
 
 
-def _zip_entries(archive: zipfile.ZipFile, root: Path) -> list[_Entry]:
+def _walk_stopped(root: Path, visited: int, limits: FolderLimits) -> str:
+    bound = (f"{visited:,} files" if visited >= limits.max_entries
+             else f"{limits.max_walk_s:g} s and {visited:,} files")
+    return (f"stopped reading {root} after {bound}: pick a smaller folder (one sub-folder of "
+            "images per class)")
+
+
+def _file_entry(root: Path, file: Path) -> _Entry:
+    parts = file.relative_to(root).parts
+    return _Entry(parts, "/".join(parts), lambda: file)
+
+
+def _zip_entries(archive: zipfile.ZipFile, root: Path, limits: FolderLimits) -> list[_Entry]:
+    """The zip's files, refused as a whole when their declared sizes break the limits."""
+    members = archive.infolist()
+    if len(members) > limits.max_entries:
+        raise DatasetError(f"{root} holds {len(members):,} entries (limit "
+                           f"{limits.max_entries:,}): pick a smaller zip")
     entries: list[_Entry] = []
-    for info in archive.infolist():
+    total = 0
+    for info in members:
         parts = _safe_zip_parts(info.filename, root)
-        if not info.is_dir() and parts and not _hidden(parts):
-            entries.append((parts, lambda info=info: archive.read(info)))
-    return sorted(entries, key=lambda entry: entry[0])
+        if info.is_dir() or not parts or _hidden(parts):
+            continue
+        _check_member(info, root, limits)
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise DatasetError(f"{root} would inflate to more than {_mb(limits.max_total_bytes)} "
+                               "of files: pick a smaller zip")
+        entries.append(_Entry(parts, "/".join(parts),
+                              lambda info=info: _read_member(archive, info, root, limits)))
+    return sorted(entries, key=lambda entry: entry.parts)
+
+
+def _check_member(info: zipfile.ZipInfo, root: Path, limits: FolderLimits) -> None:
+    """Refuse a member by its declared sizes, before a byte of it is inflated."""
+    name = info.filename
+    if info.file_size > limits.max_file_bytes:
+        raise DatasetError(f"{root}: member {name} would inflate to {_mb(info.file_size)} "
+                           f"(limit {_mb(limits.max_file_bytes)})")
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > limits.ratio_from_bytes and ratio > limits.max_ratio:
+        raise DatasetError(f"{root}: member {name} would inflate {ratio:,.0f} times (to "
+                           f"{_mb(info.file_size)}; limit {limits.max_ratio:g} times): "
+                           "not a zip of photos")
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path,
+                 limits: FolderLimits) -> bytes:
+    """A member's bytes, never more than the cap even if its declared size lies."""
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(limits.max_file_bytes + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as error:
+        raise DatasetError(f"{root}: member {info.filename} is damaged or not what its header "
+                           f"says ({error})") from None
+    if len(data) > limits.max_file_bytes:
+        raise DatasetError(f"{root}: member {info.filename} inflates past "
+                           f"{_mb(limits.max_file_bytes)} (limit)")
+    return data
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB"
 
 
 def _safe_zip_parts(name: str, root: Path) -> tuple[str, ...]:
@@ -574,22 +680,32 @@ def _safe_zip_parts(name: str, root: Path) -> tuple[str, ...]:
     return parts
 
 
-def _unwrap(entries: list[_Entry]) -> list[_Entry]:
-    """Drop loose top-level files and single wrapping folders (a zip of one folder, say)."""
+def _unwrap(entries: list[_Entry]) -> tuple[list[_Entry], int]:
+    """Drop loose top-level files and single wrapping folders (a zip of one folder, say).
+
+    Also returns how many dropped loose files were images: images with no class folder are
+    the commonest layout mistake, and deserve their own message.
+    """
+    loose = 0
     while True:
-        entries = [(parts, read) for parts, read in entries if len(parts) >= 2]
-        tops = {parts[0] for parts, _ in entries}
+        loose += sum(1 for entry in entries if len(entry.parts) < 2 and _looks_like_image(entry))
+        entries = [entry for entry in entries if len(entry.parts) >= 2]
+        tops = {entry.parts[0] for entry in entries}
         if (len(tops) != 1 or next(iter(tops)).lower() in _SPLIT_FOLDERS
-                or any(len(parts) < 3 for parts, _ in entries)):
-            return entries
-        entries = [(parts[1:], read) for parts, read in entries]
+                or any(len(entry.parts) < 3 for entry in entries)):
+            return entries, loose
+        entries = [entry._replace(parts=entry.parts[1:]) for entry in entries]
+
+
+def _looks_like_image(entry: _Entry) -> bool:
+    return PurePosixPath(entry.parts[-1]).suffix.lower() in Image.registered_extensions()
 
 
 def _split_layout(entries: list[_Entry]) -> tuple[list[_Entry], list[_Entry] | None]:
     """(train, test) entries of a train/ + test/ layout (test None: carve one), else (all, None)."""
     by_top: dict[str, list[_Entry]] = {}
-    for parts, read in entries:
-        by_top.setdefault(parts[0].lower(), []).append((parts[1:], read))
+    for entry in entries:
+        by_top.setdefault(entry.parts[0].lower(), []).append(entry._replace(parts=entry.parts[1:]))
     if "train" not in by_top:
         return entries, None
     test_tops = [top for top, role in _SPLIT_FOLDERS.items() if role == "test" and top in by_top]
@@ -603,50 +719,37 @@ class _Decoded(NamedTuple):
     skipped: int  # files that were not readable images
 
 
-def _decode_all(entries: list[_Entry], size: int) -> _Decoded:
+def _decode_all(root: Path, entries: list[_Entry], size: int) -> _Decoded:
     decoded = _Decoded([], [], 0)
     skipped = 0
-    for parts, read in entries:
-        if len(parts) < 2:  # a loose file beside the class folders
+    for entry in entries:
+        if len(entry.parts) < 2:  # a loose file beside the class folders
             continue
-        image = _decode(read, size)
+        image = _decode(root, entry, size)
         if image is None:
             skipped += 1
         else:
             decoded.images.append(image)
-            decoded.classes.append(parts[0])
+            decoded.classes.append(entry.parts[0])
     return decoded._replace(skipped=skipped)
 
 
-def _decode(read: Callable[[], bytes], size: int) -> np.ndarray | None:
+def _decode(root: Path, entry: _Entry, size: int) -> np.ndarray | None:
     """One file as a (size, size, 3) uint8 array, or None when it is not a readable image."""
     try:
-        with Image.open(io.BytesIO(read())) as image:
-            image.draft(None, (size, size))  # JPEG: decode at a reduced scale, much faster
-            rgb = _to_rgb(ImageOps.exif_transpose(image))
-        return np.asarray(ImageOps.fit(rgb, (size, size), Image.Resampling.BICUBIC),
-                          dtype=np.uint8)
-    except (OSError, ValueError, TypeError, SyntaxError, EOFError, RuntimeError, struct.error,
-            NotImplementedError, zlib.error, zipfile.BadZipFile, Image.DecompressionBombError):
+        return images.load_input(entry.read(), size, name=entry.where)
+    except images.ImageTooLarge as error:
+        raise DatasetError(f"{root}: {error}") from None
+    except images.ImageError:
         return None
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode as RGB: alpha flattened onto white, 16-bit grey scaled down to 8 bits."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        scale = 255 / 65535 if values.max(initial=0) > 255 else 1.0
-        image = Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def _folder_dataset(root: Path, train: _Decoded, test: _Decoded | None, test_fraction: float,
-                    seed: int) -> Dataset:
+                    seed: int, loose: int) -> Dataset:
     class_names = sorted(set(train.classes))
+    if len(class_names) < 2 and loose:
+        raise DatasetError(f"{root} has {loose} images at its top level: put each class's "
+                           "images in a sub-folder named after the class (at least 2 classes)")
     if len(class_names) < 2:
         raise DatasetError(f"found {len(train.images)} readable images in {len(class_names)} "
                            f"class folder(s) in {root}: expected one sub-folder of images per "
@@ -672,4 +775,3 @@ def _folder_dataset(root: Path, train: _Decoded, test: _Decoded | None, test_fra
     title = f"Folder {root.stem if root.is_file() else root.name}"
     return Dataset(_titled(title, len(class_names)), x, y, x_test, y_test,
                    class_names, skipped=skipped)
-
