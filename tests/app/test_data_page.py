@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import socket
 import zipfile
@@ -13,9 +14,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import datasets, settings
+from cifarkit import datasets, settings, uploads
 from cifarkit.config import AugmentConfig, DataConfig
 from tests.app.conftest import chart_spec, open_page, page_path, rerun
+from tests.conftest import class_zip
 
 PAGE = page_path("pages/data.py")
 DIGITS_TRAIN, DIGITS_TEST = 1437, 360  # scikit-learn's 1,797 digits, 20 % held out for test
@@ -202,8 +204,67 @@ def test_uploaded_zip_is_saved_for_the_workers_and_used() -> None:
     at.file_uploader(key="data_upload").set_value(("pets.zip", pets_zip(), "application/zip"))
     rerun(at)
     spec = at.session_state["data_config"]
-    assert spec.source == "folder" and Path(spec.path) == settings.uploads_dir() / "pets.zip"
+    folder = uploads.owner_dir(at.session_state["upload_owner"])  # this session's own
+    digest = hashlib.sha256(pets_zip()).hexdigest()[:16]
+    assert spec.source == "folder" and spec.path == str((folder / digest / "pets.zip").resolve())
     assert Path(spec.path).is_file()
     assert metric(at, "Classes") == "2"
     assert "1 file(s) were skipped" in at.warning[0].value
     assert set(captions(at)) == {"cats", "dogs"}
+
+
+def spy_on_loading(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The data paths datasets.load is asked for (the pages' cached loader calls it)."""
+    asked: list[str | None] = []
+    real = datasets.load
+
+    def load(spec: DataConfig, *args: object, **kwargs: object) -> datasets.Dataset:
+        asked.append(spec.path)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load", load)
+    return asked
+
+
+def type_path(at: AppTest, text: str) -> AppTest:
+    if at.selectbox(key="data_source").value != "folder":
+        at.selectbox(key="data_source").select("folder")
+        rerun(at)
+    at.text_input(key="data_path").input(text)
+    return rerun(at)
+
+
+def test_a_typed_folder_outside_the_allowed_ones_is_refused_unread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIFARKIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CIFARKIT_ALLOWED_DIRS", raising=False)
+    asked = spy_on_loading(monkeypatch)
+    at = type_path(open_data(), "/usr")
+    assert "/usr" not in asked and not at.get("image")
+    own = uploads.owner_dir(at.session_state["upload_owner"])
+    assert at.error[0].value == (
+        f"/usr is outside the folders this app may read ({own}, {tmp_path / 'data'}): upload a "
+        ".zip instead, or ask whoever runs the app to add the folder to CIFARKIT_ALLOWED_DIRS")
+    assert at.session_state["data_config"] == DataConfig(source="digits")  # the last usable one
+
+
+def test_two_sessions_uploading_the_same_name_each_see_their_own_images(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = open_data(), open_data()
+    for at, classes in ((first, ("cats", "dogs")), (second, ("birds", "fish", "frogs"))):
+        at.selectbox(key="data_source").select("folder")
+        rerun(at)
+        at.file_uploader(key="data_upload").set_value(("pets.zip", class_zip(classes, 4),
+                                                       "application/zip"))
+        rerun(at)
+    assert first.session_state["upload_owner"] != second.session_state["upload_owner"]
+    paths = [at.session_state["data_config"].path for at in (first, second)]
+    assert paths[0] != paths[1] and all(path.endswith("/pets.zip") for path in paths)
+    assert set(captions(first)) == {"cats", "dogs"} and metric(first, "Classes") == "2"
+    assert set(captions(second)) <= {"birds", "fish", "frogs"} and metric(second, "Classes") == "3"
+    asked = spy_on_loading(monkeypatch)
+    type_path(second, paths[0])  # the other session's upload, typed by hand
+    assert second.error[0].value.startswith(f"{paths[0]} is outside the folders this app may read")
+    assert paths[0] not in asked
+    assert second.session_state["data_config"].path == paths[1]
+
