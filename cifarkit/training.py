@@ -12,7 +12,6 @@ import math
 import os
 import resource
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import datasets, pipeline, rundir, runs
+from cifarkit import datasets, failures, pipeline, rundir, runs
 from cifarkit.config import RunConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
@@ -44,20 +43,19 @@ class PreparedData:
 def train(run_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[str, Any]:
     """Run the training described by run_dir/config.json; return the final status dict.
 
-    Any failure is recorded as status "failed" with the error, so a crashed run explains itself.
+    Any failure is recorded as status "failed" with the error (failures.run_recorded), so a
+    crashed run explains itself; a full disk ends it as failed with "disk full while saving …".
     """
     run_dir = Path(run_dir)
-    rundir.update_status(run_dir, status="running", **runs.process_identity(os.getpid()),
-                         started=time.time(), error=None, finished=None)
-    try:
-        return _train(run_dir, resume, verbose)
-    except Exception as error:  # the run must record any failure before exiting
-        traceback.print_exc()
-        return rundir.update_status(run_dir, status="failed", finished=time.time(),
-                                    error=f"{type(error).__name__}: {error}")
+    refusal = runs.resume_refusal(run_dir) if resume else None
+    if refusal:  # checked before anything is written: a scored model is never retrained over
+        raise runs.RunError(refusal)
+    return failures.run_recorded(run_dir, lambda: _train(run_dir, resume, verbose))
 
 
 def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
+    failures.save_status(run_dir, status="running", **runs.process_identity(os.getpid()),
+                         started=time.time(), error=None, finished=None)
     config = RunConfig.load(run_dir / rundir.CONFIG).validate()
     configure_keras(config)
     data = prepare_data(config)
@@ -66,7 +64,7 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     if done_epochs == 0:
         rundir.reset_metrics(run_dir)
     stats = model_stats(model)
-    rundir.update_status(run_dir, trainable_params=stats.trainable_params,
+    failures.save_status(run_dir, trainable_params=stats.trainable_params,
                          non_trainable_params=stats.non_trainable_params,
                          weights_mb=stats.weights_mb, num_classes=len(data.dataset.class_names),
                          train_images=len(data.dataset.x_train),
@@ -185,10 +183,8 @@ def _callbacks(config: RunConfig, run_dir: Path,
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=options.reduce_lr_factor,
             patience=options.reduce_lr_patience, min_lr=1e-6))
-    best_so_far = rundir.best_validation_accuracy(run_dir)
-    callbacks.append(keras.callbacks.ModelCheckpoint(
-        run_dir / rundir.BEST_MODEL, monitor="val_accuracy", mode="max",
-        save_best_only=options.checkpoint, initial_value_threshold=best_so_far))
+    callbacks.append(BestCheckpoint(run_dir, options.checkpoint,
+                                    rundir.best_validation_accuracy(run_dir)))
     return callbacks
 
 
@@ -200,10 +196,31 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.run_dir = run_dir
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        partial = self.run_dir / f".partial-{rundir.LAST_MODEL}"  # keeps the .keras suffix
-        self.model.save(partial)
-        os.replace(partial, self.run_dir / rundir.LAST_MODEL)
-        rundir.update_status(self.run_dir, checkpoint_epoch=epoch + 1)
+        failures.save_atomic(self.run_dir / rundir.LAST_MODEL, "the resume checkpoint",
+                             self.model.save)
+        failures.save_status(self.run_dir, checkpoint_epoch=epoch + 1)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """model.keras replaced atomically when val_accuracy beats the best so far (or every epoch).
+
+    Keras' ModelCheckpoint writes the file in place, so a full disk would leave a broken best
+    model; this one keeps the previous best until the new one is whole.
+    """
+
+    def __init__(self, run_dir: Path, best_only: bool, best_so_far: float | None) -> None:
+        super().__init__()
+        self.path = run_dir / rundir.BEST_MODEL
+        self.best_only = best_only
+        self.best = best_so_far
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = (logs or {}).get("val_accuracy")
+        if self.best_only:
+            if score is None or not (self.best is None or score > self.best):  # NaN: no
+                return
+            self.best = float(score)
+        failures.save_atomic(self.path, "the best model", self.model.save)
 
 
 class ProgressWriter(keras.callbacks.Callback):
@@ -227,7 +244,7 @@ class ProgressWriter(keras.callbacks.Callback):
         now = time.perf_counter()
         if now - self._last_report >= BATCH_REPORT_SECONDS or batch + 1 == self.steps:
             self._last_report = now
-            rundir.append_metrics(self.run_dir, {
+            self._append({
                 "kind": "batch", "epoch": self._epoch, "step": batch + 1, "steps": self.steps,
                 "seconds": round(now - self._epoch_start, 3), **_floats(logs)})
         if rundir.stop_requested(self.run_dir):
@@ -240,10 +257,14 @@ class ProgressWriter(keras.callbacks.Callback):
         row = {"kind": "epoch", "epoch": epoch + 1, "seconds": round(seconds, 3),
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                "partial": self.stopped, **_floats(logs)}
-        rundir.append_metrics(self.run_dir, row)
-        rundir.update_status(self.run_dir, epochs_run=epoch + 1,
+        self._append(row)
+        failures.save_status(self.run_dir, epochs_run=epoch + 1,
                              train_seconds=round(self.train_seconds, 3),
                              peak_memory_mb=peak_memory_mb())
+
+    def _append(self, row: dict[str, Any]) -> None:
+        with failures.saving("the training progress", self.run_dir / rundir.METRICS):
+            rundir.append_metrics(self.run_dir, row)
 
 
 def _floats(logs: dict | None) -> dict[str, float]:
@@ -262,7 +283,7 @@ def _finish(run_dir: Path, config: RunConfig, model: keras.Model, data: Prepared
     results = save_test_results(run_dir, _predict_test(best, data, config.training.batch_size))
     write_history_csv(run_dir)
     status = "stopped" if progress.stopped else "completed"
-    return rundir.update_status(run_dir, status=status, finished=time.time(),
+    return failures.save_status(run_dir, status=status, finished=time.time(),
                                 peak_memory_mb=peak_memory_mb(), **results)
 
 
@@ -272,9 +293,11 @@ def save_test_results(run_dir: Path, predictions: Predictions) -> dict[str, Any]
     Shared with model import (cifarkit.modelfiles), so a trained and an imported run carry the
     same artifacts. Needs run_dir/model.keras in place (its size is reported).
     """
-    predictions.save(run_dir / rundir.PREDICTIONS)
+    with failures.saving("the test predictions", run_dir / rundir.PREDICTIONS):
+        predictions.save(run_dir / rundir.PREDICTIONS)
     metrics = summary_metrics(predictions)
-    (run_dir / rundir.EVAL).write_text(json.dumps(metrics, indent=2))
+    failures.save_atomic(run_dir / rundir.EVAL, "the test metrics",
+                         lambda path: path.write_text(json.dumps(metrics, indent=2)))
     return {"model_file_mb": round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3),
             **{f"test_{key}": value for key, value in metrics.items()}}
 
@@ -283,7 +306,7 @@ def _best_model(run_dir: Path, model: keras.Model) -> keras.Model:
     """The checkpointed best model, or the in-memory one if no epoch finished validation."""
     best_path = run_dir / rundir.BEST_MODEL
     if not best_path.is_file():
-        model.save(best_path)
+        failures.save_atomic(best_path, "the best model", model.save)
         return model
     import cifarkit.models.layers  # noqa: F401 - registers custom layers for loading
 
@@ -304,7 +327,11 @@ def write_history_csv(run_dir: Path) -> None:
     if not rows:
         return
     columns = list(dict.fromkeys(key for row in rows for key in row if key != "kind"))
-    with open(run_dir / rundir.HISTORY, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({key: row.get(key) for key in columns} for row in rows)
+
+    def write(path: Path) -> None:
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows({key: row.get(key) for key in columns} for row in rows)
+
+    failures.save_atomic(run_dir / rundir.HISTORY, "the history table", write)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from cifarkit import pipeline, rundir, runs, searchdir, training
+from cifarkit import failures, pipeline, rundir, runs, searchdir, training
 from cifarkit.config import RunConfig
 from cifarkit.models.builder import build_model
 from cifarkit.tuneconfig import TuneConfig, config_for
@@ -115,7 +114,7 @@ class CifarHyperModel(keras_tuner.HyperModel):
         validation = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, batch,
                                            training=False)
         rundir.reset_metrics(self.search_dir)  # metrics.jsonl holds the running trial only
-        rundir.update_status(self.search_dir, trial_epochs=kwargs.get("epochs"))
+        failures.save_status(self.search_dir, trial_epochs=kwargs.get("epochs"))
         progress = training.ProgressWriter(self.search_dir, self._steps(batch))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), progress]
         history = model.fit(train, validation_data=validation, shuffle=False, **kwargs)
@@ -159,22 +158,22 @@ def planned_trials(tune: TuneConfig) -> int:
 def search(search_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[str, Any]:
     """Run (or resume) the search in search_dir; return the final status dict.
 
-    Any failure is recorded as status "failed" with the error, so a crashed search explains
-    itself; a STOP request ends it as "stopped" with every finished trial kept.
+    Any failure is recorded as status "failed" with the error (failures.run_recorded, as for
+    a run), so a crashed search explains itself; a STOP request ends it as "stopped" with every
+    finished trial kept.
     """
     search_dir = Path(search_dir)
-    rundir.update_status(search_dir, status="running", **runs.process_identity(os.getpid()),
-                         started=time.time(),
-                         error=None, finished=None)
+    return failures.run_recorded(search_dir, lambda: _search_or_stop(search_dir, resume, verbose))
+
+
+def _search_or_stop(search_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
+    failures.save_status(search_dir, status="running", **runs.process_identity(os.getpid()),
+                         started=time.time(), error=None, finished=None)
     try:
         return _search(search_dir, resume, verbose)
     except SearchStopped:
         print("search stopped: the cut-short trial is not scored; a resume runs it again")
-        return rundir.update_status(search_dir, status="stopped", finished=time.time())
-    except Exception as error:  # the search must record any failure before exiting
-        traceback.print_exc()
-        return rundir.update_status(search_dir, status="failed", finished=time.time(),
-                                    error=f"{type(error).__name__}: {error}")
+        return failures.save_status(search_dir, status="stopped", finished=time.time())
 
 
 def _search(search_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
@@ -182,14 +181,14 @@ def _search(search_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     training.configure_keras(tune.base)
     dataset, (x_train, y_train), (x_val, y_val) = training.load_splits(tune.base)
     data = SearchData(x_train, y_train, x_val, y_val, len(dataset.class_names))
-    rundir.update_status(search_dir, planned_trials=planned_trials(tune),
+    failures.save_status(search_dir, planned_trials=planned_trials(tune),
                          num_classes=data.num_classes, train_images=len(x_train))
     tuner = make_tuner(tune, CifarHyperModel(tune, data, search_dir), search_dir,
                        overwrite=not resume)
     tuner.search(epochs=tune.epochs_per_trial, verbose=verbose)
     best = tuner.oracle.get_best_trials(1)
     scored = [trial for trial in best if trial.score is not None]
-    return rundir.update_status(
+    return failures.save_status(
         search_dir, status="completed", finished=time.time(),
         best_trial=int(scored[0].trial_id) if scored else None,
         best_score=float(scored[0].score) if scored else None)
