@@ -10,6 +10,7 @@ scikit-learn is imported inside the functions that need it: `catalog()` backs th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import io
@@ -87,6 +88,7 @@ class DatasetInfo:
     num_classes: int | None
     available: bool
     location: str | None
+    problem: str | None = None  # why an archive found on disk cannot be used (then not available)
 
 
 @dataclass(frozen=True)
@@ -352,9 +354,9 @@ def _batch(batch: dict, label_key: bytes, where: str,
 
 def _read_members(path: Path, archive: _Archive) -> dict[str, tuple[bytes, str]]:
     """member name -> (bytes, where to name it in errors), from the .tar.gz or extracted folder."""
-    wanted = {archive.meta, archive.test, *archive.train}
+    wanted = _wanted(archive)
     if path.is_dir():
-        root = path if (path / archive.meta).is_file() else path / archive.folder
+        root = _extracted_root(path, archive)
         found = {name: (root / name).read_bytes() for name in wanted if (root / name).is_file()}
         where = {name: str(root / name) for name in wanted}
     elif path.is_file():
@@ -363,11 +365,31 @@ def _read_members(path: Path, archive: _Archive) -> dict[str, tuple[bytes, str]]
     else:
         raise DatasetError(f"{path} does not exist: expected {archive.file_name} or its extracted "
                            f"folder {archive.folder}/")
-    missing = sorted(wanted - set(found))
+    missing = _missing(archive, wanted, set(found))
     if missing:
-        raise DatasetError(f"{path} lacks {', '.join(missing)}: not the official {archive.title} "
-                           f"python archive ({archive.file_name}) or its folder {archive.folder}/")
+        raise DatasetError(f"{path} {missing}")
     return {name: (data, where[name]) for name, data in found.items()}
+
+
+def _wanted(archive: _Archive) -> set[str]:
+    return {archive.meta, archive.test, *archive.train}
+
+
+def _extracted_root(path: Path, archive: _Archive) -> Path:
+    return path if (path / archive.meta).is_file() else path / archive.folder
+
+
+def _missing(archive: _Archive, wanted: set[str], found: set[str]) -> str | None:
+    """What is wrong when members are missing (the message's tail), or None when none is."""
+    missing = sorted(wanted - found)
+    if not missing:
+        return None
+    return (f"lacks {', '.join(missing)}: not the official {archive.title} python archive "
+            f"({archive.file_name}) or its folder {archive.folder}/")
+
+
+_TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+_NOT_A_TAR = "is not a readable .tar.gz archive (truncated or another kind of file?)"
 
 
 def _read_tar(path: Path, wanted: set[str]) -> dict[str, bytes]:
@@ -380,10 +402,37 @@ def _read_tar(path: Path, wanted: set[str]) -> dict[str, bytes]:
                 if member.isfile() and name in wanted and name not in found:
                     handle = tar.extractfile(member)
                     found[name] = handle.read() if handle else b""
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
-        raise DatasetError(f"{path} is not a readable .tar.gz archive (truncated or another kind "
-                           f"of file?): {error}") from None
+    except _TAR_ERRORS as error:
+        raise DatasetError(f"{path} {_NOT_A_TAR}: {error}") from None
     return found
+
+
+def archive_problem(path: Path, source: str) -> str | None:
+    """Why an archive found on disk cannot be loaded (truncated, not a tar.gz, members missing),
+    or None. A cheap check for listings: the member list, not the pickles inside."""
+    archive = _archive(source)
+    if path.is_dir():
+        root = _extracted_root(path, archive)
+        return _missing(archive, _wanted(archive), {p.name for p in root.iterdir() if p.is_file()}
+                        if root.is_dir() else set())
+    try:
+        stat = path.stat()
+    except OSError as error:
+        return f"cannot be read: {error.strerror or error}"
+    return _tar_problem(path, source, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _tar_problem(path: Path, source: str, size: int, mtime_ns: int) -> str | None:
+    """Cached by size and mtime: listing a 160 MB .tar.gz inflates it all (about a second), and
+    the Home page lists archives on every render. A replaced file has a new mtime, so a new key."""
+    archive = _archive(source)
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            names = {PurePosixPath(member.name).name for member in tar if member.isfile()}
+    except _TAR_ERRORS as error:
+        return f"{_NOT_A_TAR}: {error}"
+    return _missing(archive, _wanted(archive), names)
 
 
 # --- finding and downloading
@@ -488,9 +537,11 @@ def catalog() -> list[DatasetInfo]:
                               "superclasses", len(CIFAR100_FINE_LABELS))}
     for key, (description, num_classes) in described.items():
         found = find_archive(key)
+        problem = archive_problem(found, key) if found else None
         note = "" if found else f"; downloaded on first use ({_ARCHIVES[key].file_name})"
         rows.append(DatasetInfo(key, _ARCHIVES[key].title, description + note, num_classes,
-                                found is not None, str(found) if found else None))
+                                found is not None and problem is None,
+                                str(found) if found else None, problem))
     rows.append(DatasetInfo("folder", "Your images",
                             "upload a folder or .zip with one sub-folder of images per class "
                             "(optionally inside train/ and test/)", None, True, None))

@@ -62,6 +62,8 @@ def read_image(source: ImageSource, name: str | None = None) -> Image.Image:
             image.draft(None, (DRAFT_SIDE, DRAFT_SIDE))  # JPEG only; others ignore it
             image.load()
             return _to_rgb(_upright(image)).copy()
+    except ImageError:
+        raise  # our own refusal (a ValueError): already says what is wrong
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         # Pillow's own limit (about 179 MP, or 89 MP where warnings are errors) fires inside
         # Image.open, before our check could read the header.

@@ -58,11 +58,14 @@ def show_datasets() -> None:
             title.markdown(f"**{info.title}**" + (f" · {info.num_classes} classes"
                                                    if info.num_classes else ""))
             state.markdown(":green-badge[:material/check: ready]" if info.available
+                           else ":red-badge[:material/error: broken]" if info.problem
                            else ":orange-badge[:material/cloud_download: not downloaded]")
             st.caption(info.description)
             if info.location and info.key in datasets.ARCHIVE_SOURCES:
                 st.caption(f"Found at `{info.location}`")
-            if not info.available and info.key in datasets.ARCHIVE_SOURCES:
+            if info.problem:
+                st.caption(f"Cannot be used: it {info.problem}. Delete or replace that file.")
+            elif not info.available and info.key in datasets.ARCHIVE_SOURCES:
                 st.caption(f"No internet? {where_to_put(info.key)}")
                 if download_button(info.key, key=f"home_download_{info.key}"):
                     st.rerun()
