@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cifarkit import runs
-from cifarkit.config import ConfigError, RunConfig
+from cifarkit.config import RunConfig, load_json_object, set_dotted
 from cifarkit.tuneconfig import TuneConfig
 
 if TYPE_CHECKING:
@@ -126,19 +125,12 @@ def _add_datasets(commands: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The JSON config (if any) with every given flag applied on top, validated."""
-    raw = json.loads(args.config.read_text()) if args.config else {}
+    raw = load_json_object(args.config) if args.config else {}
     for dotted in [*(d for d, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]:
         value = getattr(args, dotted, None)
         if value is not None:
-            _set_dotted(raw, dotted, value)
+            set_dotted(raw, dotted, value)
     return RunConfig.from_dict(raw).validate()
-
-
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    *sections, key = dotted.split(".")
-    for section in sections:
-        raw = raw.setdefault(section, {})
-    raw[key] = value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -187,9 +179,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Top-k for each readable image; each unreadable one is reported on stderr and skipped.
+
+    Exits 2 (like every other bad input) when any image was skipped, though the others are
+    still printed: a script sees that something was left out.
+    """
     import numpy as np
 
-    from cifarkit import predict
+    from cifarkit import images, predict
 
     loaded = [runs.load(run) for run in args.run]
     names = [list(run.class_names) for run in map(_run_classes, loaded)]
@@ -197,13 +194,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise runs.RunError("the runs of an ensemble must share the same classes")
     models = [predict.load_model(run.path / "model.keras") for run in loaded]
     size = models[0].input_shape[1]
+    readable: dict[Path, np.ndarray] = {}
     for path in args.images:
-        image = predict.to_input(predict.read_image(path), size)
-        probs = predict.predict_probs(models, np.stack([image]))[0]
-        top = predict.top_k(probs, names[0], args.top)
-        ranked = ", ".join(f"{name} {p:.1%}" for name, p in top)
-        print(f"{path}: {ranked}")
-    return 0
+        try:
+            readable[path] = images.load_input(path, size)
+        except images.ImageError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+    if readable:
+        probs = predict.predict_probs(models, np.stack(list(readable.values())))
+        for path, row in zip(readable, probs, strict=True):
+            ranked = ", ".join(f"{name} {p:.1%}" for name, p in predict.top_k(row, names[0],
+                                                                                 args.top))
+            print(f"{path}: {ranked}")
+    skipped = len(args.images) - len(readable)
+    if skipped:
+        print(f"error: {skipped} of {len(args.images)} images could not be read",
+              file=sys.stderr)
+    return 2 if skipped else 0
 
 
 def _run_classes(run: runs.Run) -> Any:
@@ -245,6 +252,8 @@ def cmd_datasets_list(args: argparse.Namespace) -> int:
 
     for info in datasets.catalog():
         where = info.location or ("not downloaded" if info.key != "folder" else "your images")
+        if info.problem:
+            where = f"BROKEN: {where} {info.problem}"
         classes = f"{info.num_classes} classes" if info.num_classes else "any classes"
         print(f"{info.key:10} {classes:>12}  {info.title}  [{where}]")
     return 0
@@ -353,11 +362,11 @@ def _add_tune(commands: Any) -> None:
 
 def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
     """The TuneConfig JSON (if any) with every given flag applied on top, validated."""
-    raw = json.loads(args.config.read_text()) if args.config else {}
+    raw = load_json_object(args.config) if args.config else {}
     for dotted, _ in TUNE_FLAGS.values():
         value = getattr(args, dotted, None)
         if value is not None:
-            _set_dotted(raw, dotted, value)
+            set_dotted(raw, dotted, value)
     return TuneConfig.from_dict(raw).validate()
 
 
@@ -473,11 +482,20 @@ def cmd_tune_best(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user errors print one clear line and exit 2 instead of a traceback."""
+    """Entry point; user errors print one clear line and exit 2 instead of a traceback.
+
+    ValueError covers ConfigError, RunError, SearchError and DatasetError; OSError covers files
+    that are missing, unreadable or cannot be written (a full disk included).
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (some libraries' messages span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
 

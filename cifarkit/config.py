@@ -23,6 +23,16 @@ POOLINGS = ("avg", "max", "flatten")
 MONITORS = ("val_loss", "val_accuracy")
 MAX_INPUT_SIZE = 224
 MAX_BLOCKS = 5  # custom_cnn: 5 max-pools take a 32-px input down to 1 px
+# Upper limits that keep a typo from asking for the impossible (one table, shared with searches)
+MAX_NAME_LENGTH = 100  # characters of a run or search name
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_EPOCHS = 10_000  # also the cap of every patience (counted in epochs)
+MAX_BATCH_SIZE = 4096  # images per step
+MAX_STEPS = 1_000_000  # steps per epoch
+MAX_IMAGES = 10_000_000  # max_train_images / max_test_images
+MAX_CLASSES = 10_000
+MAX_DENSE_UNITS = 65_536
+WEIGHTS_SUFFIX = ".weights.h5"  # what Keras' load_weights accepts
 
 
 class ConfigError(ValueError):
@@ -145,13 +155,17 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        return cls.from_json(Path(path).read_text())
+        """Read a config file; a missing, unreadable or non-object file is a ConfigError."""
+        return cls.from_dict(load_json_object(path))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
+        save_json_object(path, self.to_dict())
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for the first impossible setting; return self so calls chain."""
+        check_types(self)
+        check_name(self.name, "name")
+        check_whole_number(self.seed, "seed", low=0, high=MAX_SEED)
         for check in (_check_data, _check_augment, _check_model, _check_optimizer,
                       _check_training, _check_callbacks):
             check(self)
@@ -165,6 +179,10 @@ class RunConfig:
 T = TypeVar("T")
 
 
+JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number",
+              bool: "true/false", type(None): "null"}
+
+
 def parse_json_object(text: str, field_path: str) -> dict[str, Any]:
     """A JSON object from text, or a ConfigError naming field_path (configs are JSON objects)."""
     try:
@@ -172,8 +190,42 @@ def parse_json_object(text: str, field_path: str) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ConfigError(field_path, f"not valid JSON ({error})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(field_path, "must be a JSON object")
+        raise ConfigError(field_path, f"must be a JSON object, got {JSON_KINDS[type(raw)]}")
     return raw
+
+
+def load_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in a config file (run or search); every failure names the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(str(path), "is a folder, not a JSON file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "not valid JSON (not UTF-8 text)") from None
+    except OSError as error:
+        raise ConfigError(str(path), f"cannot be read ({error.strerror or error})") from None
+    return parse_json_object(text, str(path))
+
+
+def save_json_object(path: str | Path, value: dict[str, Any]) -> None:
+    """Write a config file (run or search) as indented JSON."""
+    Path(path).write_text(json.dumps(value, indent=2), encoding="utf-8")
+
+
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """raw["a"]["b"] = value for "a.b" (a CLI flag over a JSON config); sections must be objects."""
+    *sections, key = dotted.split(".")
+    done: list[str] = []
+    for section in sections:
+        done.append(section)
+        raw = raw.setdefault(section, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(".".join(done),
+                              f"must be an object, got {JSON_KINDS.get(type(raw), 'a value')}")
+    raw[key] = value
 
 
 def dataclass_from_dict(cls: type[T], raw: Any, prefix: str = "") -> T:
@@ -202,62 +254,101 @@ def _from_dict(cls: type[T], raw: Any, prefix: str) -> T:
     return cls(**values)
 
 
-def _require(condition: bool, field_path: str, message: str) -> None:
+# --- validation helpers shared by RunConfig and TuneConfig (cifarkit.tuneconfig)
+
+
+def require(condition: bool, field_path: str, message: str) -> None:
     if not condition:
         raise ConfigError(field_path, message)
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_fraction(value: Any, field_path: str, upper: float = 1.0) -> None:
-    _require(_is_number(value) and 0.0 <= value <= upper, field_path,
-             f"must be a number from 0 to {upper}, got {value!r}")
-
-
-def _check_positive_int(value: Any, field_path: str, optional: bool = False) -> None:
+def check_whole_number(value: Any, field_path: str, low: int = 1, high: int | None = None,
+                       optional: bool = False) -> None:
+    """A whole number from low to high (None allowed if optional)."""
     if optional and value is None:
         return
-    _require(_is_int(value) and value > 0, field_path, f"must be a whole number ≥ 1, got {value!r}")
+    require(is_int(value) and value >= low, field_path,
+            f"must be a whole number ≥ {low}, got {value!r}")
+    if high is not None:
+        require(value <= high, field_path, f"must be at most {high:,}, got {value:,}")
+
+
+def check_name(value: Any, field_path: str) -> None:
+    """A run or search name: one line of text, short enough for a table cell."""
+    require(isinstance(value, str), field_path, f"must be text, got {value!r}")
+    require(len(value) <= MAX_NAME_LENGTH, field_path,
+            f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}")
+    require(value.isprintable(), field_path, "must not contain line breaks or control characters")
+
+
+def check_types(config: Any, prefix: str = "") -> None:
+    """Every text and true/false field of a config (nested sections too) has that type.
+
+    Numbers get their own range checks; these two kinds would otherwise slip through
+    ("yes" is truthy, a list is not an architecture name but breaks lookups).
+    """
+    for item in fields(config):
+        value, default = getattr(config, item.name), getattr(type(config)(), item.name)
+        path = f"{prefix}{item.name}"
+        if is_dataclass(default):
+            check_types(value, f"{path}.")
+        elif isinstance(default, bool):
+            require(isinstance(value, bool), path, f"must be true or false, got {value!r}")
+        elif isinstance(default, str):
+            require(isinstance(value, str), path, f"must be text, got {value!r}")
+
+
+def _check_fraction(value: Any, field_path: str, upper: float = 1.0) -> None:
+    require(is_number(value) and 0.0 <= value <= upper, field_path,
+            f"must be a number from 0 to {upper}, got {value!r}")
 
 
 def _check_data(config: RunConfig) -> None:
     data = config.data
-    _require(data.source in SOURCES, "data.source",
-             f"must be one of {SOURCES}, got {data.source!r}")
-    _require(data.label_mode in LABEL_MODES, "data.label_mode",
-             f"must be one of {LABEL_MODES}, got {data.label_mode!r}")
-    _require(data.source != "folder" or bool(data.path), "data.path",
-             "a folder dataset needs the path of a folder or .zip of class sub-folders")
-    _check_positive_int(data.image_size, "data.image_size")
-    _require(8 <= data.image_size <= MAX_INPUT_SIZE, "data.image_size",
-             f"must be from 8 to {MAX_INPUT_SIZE} pixels")
-    _require(_is_number(data.validation_split) and 0.0 < data.validation_split < 0.9,
-             "data.validation_split", "must be above 0 and below 0.9 (a validation set is needed)")
-    _check_positive_int(data.max_train_images, "data.max_train_images", optional=True)
-    _check_positive_int(data.max_test_images, "data.max_test_images", optional=True)
+    require(data.source in SOURCES, "data.source",
+            f"must be one of {SOURCES}, got {data.source!r}")
+    require(data.label_mode in LABEL_MODES, "data.label_mode",
+            f"must be one of {LABEL_MODES}, got {data.label_mode!r}")
+    require(data.path is None or isinstance(data.path, str), "data.path",
+            f"must be the path of a folder or file, got {data.path!r}")
+    require(data.source != "folder" or bool(data.path), "data.path",
+            "a folder dataset needs the path of a folder or .zip of class sub-folders")
+    check_whole_number(data.image_size, "data.image_size")
+    require(8 <= data.image_size <= MAX_INPUT_SIZE, "data.image_size",
+            f"must be from 8 to {MAX_INPUT_SIZE} pixels")
+    require(is_number(data.validation_split) and 0.0 < data.validation_split < 0.9,
+            "data.validation_split", "must be above 0 and below 0.9 (a validation set is needed)")
+    check_whole_number(data.max_train_images, "data.max_train_images", high=MAX_IMAGES,
+                       optional=True)
+    check_whole_number(data.max_test_images, "data.max_test_images", high=MAX_IMAGES,
+                       optional=True)
     _check_class_subset(data)
 
 
 def _check_class_subset(data: DataConfig) -> None:
     names = builtin_label_names(data.source, data.label_mode)
     if data.num_classes is not None:
-        _check_positive_int(data.num_classes, "data.num_classes")
-        _require(data.num_classes >= 2, "data.num_classes", "a classifier needs at least 2 classes")
+        check_whole_number(data.num_classes, "data.num_classes", high=MAX_CLASSES)
+        require(data.num_classes >= 2, "data.num_classes", "a classifier needs at least 2 classes")
         if names is not None:
-            _require(data.num_classes <= len(names), "data.num_classes",
-                     f"{data.source} has only {len(names)} classes")
+            require(data.num_classes <= len(names), "data.num_classes",
+                    f"{data.source} has only {len(names)} classes")
     if data.classes:
-        _require(len(set(data.classes)) == len(data.classes), "data.classes", "names repeat")
-        _require(len(data.classes) >= 2, "data.classes", "a classifier needs at least 2 classes")
+        require(all(isinstance(name, str) for name in data.classes), "data.classes",
+                f"must be class names (text), got {list(data.classes)!r}")
+        require(len(set(data.classes)) == len(data.classes), "data.classes", "names repeat")
+        require(len(data.classes) >= 2, "data.classes", "a classifier needs at least 2 classes")
         unknown = [name for name in data.classes if names is not None and name not in names]
-        _require(not unknown, "data.classes",
-                 f"unknown class name(s) {unknown} for {data.source} ({data.label_mode} labels)")
+        require(not unknown, "data.classes",
+                f"unknown class name(s) {unknown} for {data.source} ({data.label_mode} labels)")
 
 
 def _check_augment(config: RunConfig) -> None:
@@ -267,66 +358,81 @@ def _check_augment(config: RunConfig) -> None:
 
 def _check_model(config: RunConfig) -> None:
     model = config.model
-    _require(model.architecture in MODELS, "model.architecture",
-             f"unknown architecture {model.architecture!r}")
+    require(model.architecture in MODELS, "model.architecture",
+            f"unknown architecture {model.architecture!r}")
     info = MODELS[model.architecture]
-    _check_positive_int(model.input_size, "model.input_size")
-    _require(info.min_input <= model.input_size <= MAX_INPUT_SIZE, "model.input_size",
-             f"{info.name} needs an input size from {info.min_input} to {MAX_INPUT_SIZE}, "
-             f"got {model.input_size}")
+    check_whole_number(model.input_size, "model.input_size")
+    require(info.min_input <= model.input_size <= MAX_INPUT_SIZE, "model.input_size",
+            f"{info.name} needs an input size from {info.min_input} to {MAX_INPUT_SIZE}, "
+            f"got {model.input_size}")
     if info.kind == "transfer" and model.weights not in ("imagenet", "none"):
-        _require(Path(model.weights).is_file(), "model.weights",
-                 f"weights file {model.weights!r} does not exist "
-                 "(use 'imagenet', 'none' or a path)")
+        _check_weights_file(model.weights)
     _check_fraction(model.trainable_fraction, "model.trainable_fraction")
-    _require(model.pooling in POOLINGS, "model.pooling", f"must be one of {POOLINGS}")
-    _require(_is_number(model.dropout) and 0.0 <= model.dropout < 1.0, "model.dropout",
-             "must be from 0 up to (not including) 1")
-    _require(_is_int(model.dense_units) and model.dense_units >= 0, "model.dense_units",
-             "must be a whole number ≥ 0")
+    require(model.pooling in POOLINGS, "model.pooling", f"must be one of {POOLINGS}")
+    require(is_number(model.dropout) and 0.0 <= model.dropout < 1.0, "model.dropout",
+            "must be from 0 up to (not including) 1")
+    check_whole_number(model.dense_units, "model.dense_units", low=0, high=MAX_DENSE_UNITS)
     _check_custom_cnn(model)
+
+
+def _check_weights_file(weights: str) -> None:
+    """A local weights file must exist and be a Keras .weights.h5 (HDF5) file.
+
+    Checked here, before a run folder exists; whether it fits the backbone shows when it loads.
+    """
+    import h5py  # only for a local weights file: keeps config imports light
+
+    path = Path(weights)
+    require(path.is_file(), "model.weights",
+            f"weights file {weights!r} does not exist (use 'imagenet', 'none' or a path)")
+    require(path.name.endswith(WEIGHTS_SUFFIX), "model.weights",
+            f"weights file {weights!r} must be a Keras {WEIGHTS_SUFFIX} file")
+    require(h5py.is_hdf5(path), "model.weights",
+            f"weights file {weights!r} is not an HDF5 file (a Keras {WEIGHTS_SUFFIX} file)")
 
 
 def _check_custom_cnn(model: ModelConfig) -> None:
     """Width and depth of custom_cnn; every block halves the side, which must stay ≥ 1 px."""
-    _require(_is_int(model.base_filters) and 8 <= model.base_filters <= 256, "model.base_filters",
-             f"must be a whole number from 8 to 256, got {model.base_filters!r}")
-    _require(_is_int(model.blocks) and 1 <= model.blocks <= MAX_BLOCKS, "model.blocks",
-             f"must be a whole number from 1 to {MAX_BLOCKS}, got {model.blocks!r}")
-    _require(2 ** model.blocks <= model.input_size, "model.blocks",
-             f"{model.blocks} max-pools shrink a {model.input_size}-px input below 1 px")
+    require(is_int(model.base_filters) and 8 <= model.base_filters <= 256, "model.base_filters",
+            f"must be a whole number from 8 to 256, got {model.base_filters!r}")
+    require(is_int(model.blocks) and 1 <= model.blocks <= MAX_BLOCKS, "model.blocks",
+            f"must be a whole number from 1 to {MAX_BLOCKS}, got {model.blocks!r}")
+    require(2 ** model.blocks <= model.input_size, "model.blocks",
+            f"{model.blocks} max-pools shrink a {model.input_size}-px input below 1 px")
 
 
 def _check_optimizer(config: RunConfig) -> None:
     opt = config.optimizer
-    _require(opt.name in OPTIMIZERS, "optimizer.name",
-             f"must be one of {OPTIMIZERS}, got {opt.name!r}")
-    _require(_is_number(opt.learning_rate) and 0.0 < opt.learning_rate <= 10.0,
-             "optimizer.learning_rate",
-             f"must be above 0 and at most 10, got {opt.learning_rate!r}")
+    require(opt.name in OPTIMIZERS, "optimizer.name",
+            f"must be one of {OPTIMIZERS}, got {opt.name!r}")
+    require(is_number(opt.learning_rate) and 0.0 < opt.learning_rate <= 10.0,
+            "optimizer.learning_rate",
+            f"must be above 0 and at most 10, got {opt.learning_rate!r}")
     _check_fraction(opt.momentum, "optimizer.momentum")
     _check_fraction(opt.weight_decay, "optimizer.weight_decay")
-    _require(opt.schedule in SCHEDULES, "optimizer.schedule", f"must be one of {SCHEDULES}")
+    require(opt.schedule in SCHEDULES, "optimizer.schedule", f"must be one of {SCHEDULES}")
 
 
 def _check_training(config: RunConfig) -> None:
     training = config.training
-    _check_positive_int(training.epochs, "training.epochs")
-    _check_positive_int(training.batch_size, "training.batch_size")
-    _require(training.batch_size <= 4096, "training.batch_size", "must be at most 4096")
-    _check_positive_int(training.steps_per_epoch, "training.steps_per_epoch", optional=True)
-    _require(_is_number(training.label_smoothing) and 0.0 <= training.label_smoothing < 0.5,
-             "training.label_smoothing", "must be from 0 up to (not including) 0.5")
+    check_whole_number(training.epochs, "training.epochs", high=MAX_EPOCHS)
+    check_whole_number(training.batch_size, "training.batch_size", high=MAX_BATCH_SIZE)
+    check_whole_number(training.steps_per_epoch, "training.steps_per_epoch", high=MAX_STEPS,
+                       optional=True)
+    require(is_number(training.label_smoothing) and 0.0 <= training.label_smoothing < 0.5,
+            "training.label_smoothing", "must be from 0 up to (not including) 0.5")
 
 
 def _check_callbacks(config: RunConfig) -> None:
     callbacks = config.callbacks
-    _require(callbacks.early_stopping_monitor in MONITORS, "callbacks.early_stopping_monitor",
-             f"must be one of {MONITORS}")
-    _check_positive_int(callbacks.early_stopping_patience, "callbacks.early_stopping_patience")
-    _require(_is_number(callbacks.reduce_lr_factor) and 0.0 < callbacks.reduce_lr_factor < 1.0,
-             "callbacks.reduce_lr_factor", "must be above 0 and below 1")
-    _check_positive_int(callbacks.reduce_lr_patience, "callbacks.reduce_lr_patience")
-    _require(not (callbacks.reduce_lr and config.optimizer.schedule != "constant"),
-             "callbacks.reduce_lr", "cannot be combined with a learning-rate schedule "
-             f"({config.optimizer.schedule}): the schedule already sets the rate every step")
+    require(callbacks.early_stopping_monitor in MONITORS, "callbacks.early_stopping_monitor",
+            f"must be one of {MONITORS}")
+    check_whole_number(callbacks.early_stopping_patience, "callbacks.early_stopping_patience",
+                       high=MAX_EPOCHS)
+    require(is_number(callbacks.reduce_lr_factor) and 0.0 < callbacks.reduce_lr_factor < 1.0,
+            "callbacks.reduce_lr_factor", "must be above 0 and below 1")
+    check_whole_number(callbacks.reduce_lr_patience, "callbacks.reduce_lr_patience",
+                       high=MAX_EPOCHS)
+    require(not (callbacks.reduce_lr and config.optimizer.schedule != "constant"),
+            "callbacks.reduce_lr", "cannot be combined with a learning-rate schedule "
+            f"({config.optimizer.schedule}): the schedule already sets the rate every step")

@@ -14,13 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from cifarkit.config import (
+    MAX_BATCH_SIZE,
     MAX_BLOCKS,
+    MAX_EPOCHS,
     OPTIMIZERS,
     ConfigError,
     ModelConfig,
     RunConfig,
+    check_name,
+    check_types,
+    check_whole_number,
     dataclass_from_dict,
+    is_int,
+    is_number,
+    load_json_object,
     parse_json_object,
+    require,
+    save_json_object,
 )
 
 ALGORITHMS = ("random", "hyperband", "bayesian")
@@ -98,6 +108,8 @@ class TuneConfig:
 
         A partial "base" fills in from the default base (custom_cnn), not from RunConfig().
         """
+        if not isinstance(raw, dict):
+            raise ConfigError("tune", "must be an object")
         if isinstance(raw.get("base"), dict):
             raw = {**raw, "base": _merged(_default_base().to_dict(), raw["base"])}
         return dataclass_from_dict(cls, raw)
@@ -108,17 +120,23 @@ class TuneConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TuneConfig:
-        return cls.from_json(Path(path).read_text())
+        """Read a search file; a missing, unreadable or non-object file is a ConfigError."""
+        return cls.from_dict(load_json_object(path))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
+        save_json_object(path, self.to_dict())
 
     def validate(self) -> TuneConfig:
         """Raise ConfigError naming the field (e.g. space.learning_rate_min); return self."""
+        check_types(self)
+        check_name(self.name, "name")
         try:
             self.base.validate()
         except ConfigError as error:
             raise ConfigError(f"base.{error.field}", error.reason) from None
+        require(self.base.model.architecture == TUNABLE_ARCHITECTURE, "base.model.architecture",
+                f"searches tune {TUNABLE_ARCHITECTURE} only, "
+                f"got {self.base.model.architecture!r}")
         _check_budget(self)
         _check_space(self.space, self.base.model.input_size)
         return self
@@ -148,28 +166,14 @@ def _merged(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _require(condition: bool, field_path: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(field_path, message)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_budget(tune: TuneConfig) -> None:
-    _require(tune.algorithm in ALGORITHMS, "algorithm",
-             f"must be one of {ALGORITHMS}, got {tune.algorithm!r}")
-    _require(tune.objective in OBJECTIVES, "objective",
-             f"must be one of {OBJECTIVES}, got {tune.objective!r}")
-    _require(_is_int(tune.max_trials) and 1 <= tune.max_trials <= MAX_TRIALS, "max_trials",
-             f"must be a whole number from 1 to {MAX_TRIALS}, got {tune.max_trials!r}")
-    _require(_is_int(tune.epochs_per_trial) and tune.epochs_per_trial >= 1, "epochs_per_trial",
-             f"must be a whole number ≥ 1, got {tune.epochs_per_trial!r}")
+    require(tune.algorithm in ALGORITHMS, "algorithm",
+            f"must be one of {ALGORITHMS}, got {tune.algorithm!r}")
+    require(tune.objective in OBJECTIVES, "objective",
+            f"must be one of {OBJECTIVES}, got {tune.objective!r}")
+    require(is_int(tune.max_trials) and 1 <= tune.max_trials <= MAX_TRIALS, "max_trials",
+            f"must be a whole number from 1 to {MAX_TRIALS}, got {tune.max_trials!r}")
+    check_whole_number(tune.epochs_per_trial, "epochs_per_trial", high=MAX_EPOCHS)
 
 
 def _check_range(space: SearchSpace, name: str, low: float, high: float,
@@ -178,36 +182,37 @@ def _check_range(space: SearchSpace, name: str, low: float, high: float,
     lo, hi = getattr(space, f"{name}_min"), getattr(space, f"{name}_max")
     upper = f"to {high}" if high_inclusive else f"up to (not including) {high}"
     for suffix, value in (("min", lo), ("max", hi)):
-        inside = _is_number(value) and low <= value and (
+        inside = is_number(value) and low <= value and (
             value <= high if high_inclusive else value < high)
-        _require(inside, f"space.{name}_{suffix}",
-                 f"must be a number from {low} {upper}, got {value!r}")
-    _require(lo <= hi, f"space.{name}_min", f"must not exceed {name}_max ({lo} > {hi})")
+        require(inside, f"space.{name}_{suffix}",
+                f"must be a number from {low} {upper}, got {value!r}")
+    require(lo <= hi, f"space.{name}_min", f"must not exceed {name}_max ({lo} > {hi})")
 
 
 def _check_choices(values: Any, field_path: str, allowed: Any, what: str) -> None:
-    _require(isinstance(values, tuple) and len(values) > 0, field_path, "choose at least one")
-    _require(len(set(values)) == len(values), field_path, "values repeat")
+    require(isinstance(values, tuple) and len(values) > 0, field_path, "choose at least one")
+    require(len(set(values)) == len(values), field_path, "values repeat")
     bad = [value for value in values if not allowed(value)]
-    _require(not bad, field_path, f"{bad} not allowed: each must be {what}")
+    require(not bad, field_path, f"{bad} not allowed: each must be {what}")
 
 
 def _check_space(space: SearchSpace, input_size: int) -> None:
     _check_choices(space.base_filters, "space.base_filters",
-                   lambda v: _is_int(v) and 8 <= v <= 256, "a whole number from 8 to 256")
+                   lambda v: is_int(v) and 8 <= v <= 256, "a whole number from 8 to 256")
     for suffix in ("min", "max"):
         value = getattr(space, f"blocks_{suffix}")
-        _require(_is_int(value) and 1 <= value <= MAX_BLOCKS, f"space.blocks_{suffix}",
-                 f"must be a whole number from 1 to {MAX_BLOCKS}, got {value!r}")
-    _require(space.blocks_min <= space.blocks_max, "space.blocks_min", "must not exceed blocks_max")
-    _require(2 ** space.blocks_max <= input_size, "space.blocks_max",
-             f"{space.blocks_max} max-pools shrink a {input_size}-px input below 1 px")
+        require(is_int(value) and 1 <= value <= MAX_BLOCKS, f"space.blocks_{suffix}",
+                f"must be a whole number from 1 to {MAX_BLOCKS}, got {value!r}")
+    require(space.blocks_min <= space.blocks_max, "space.blocks_min", "must not exceed blocks_max")
+    require(2 ** space.blocks_max <= input_size, "space.blocks_max",
+            f"{space.blocks_max} max-pools shrink a {input_size}-px input below 1 px")
     _check_range(space, "dropout", 0.0, 1.0, high_inclusive=False)
-    _require(_is_number(space.learning_rate_min) and space.learning_rate_min > 0,
-             "space.learning_rate_min", "must be above 0 (it is sampled on a log scale)")
+    require(is_number(space.learning_rate_min) and space.learning_rate_min > 0,
+            "space.learning_rate_min", "must be above 0 (it is sampled on a log scale)")
     _check_range(space, "learning_rate", 0.0, 10.0)
     _check_choices(space.optimizers, "space.optimizers", lambda v: v in OPTIMIZERS,
                    f"one of {OPTIMIZERS}")
     _check_range(space, "augmentation", 0.0, 1.0)
     _check_choices(space.batch_sizes, "space.batch_sizes",
-                   lambda v: _is_int(v) and 1 <= v <= 4096, "a whole number from 1 to 4096")
+                   lambda v: is_int(v) and 1 <= v <= MAX_BATCH_SIZE,
+                   f"a whole number from 1 to {MAX_BATCH_SIZE}")
