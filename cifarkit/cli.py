@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cifarkit import runs
-from cifarkit.config import RunConfig, load_json_object, set_dotted
+from cifarkit.config import ConfigError, RunConfig
 from cifarkit.tuneconfig import TuneConfig
 
 if TYPE_CHECKING:
@@ -125,12 +126,19 @@ def _add_datasets(commands: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The JSON config (if any) with every given flag applied on top, validated."""
-    raw = load_json_object(args.config) if args.config else {}
+    raw = json.loads(args.config.read_text()) if args.config else {}
     for dotted in [*(d for d, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]:
         value = getattr(args, dotted, None)
         if value is not None:
-            set_dotted(raw, dotted, value)
+            _set_dotted(raw, dotted, value)
     return RunConfig.from_dict(raw).validate()
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *sections, key = dotted.split(".")
+    for section in sections:
+        raw = raw.setdefault(section, {})
+    raw[key] = value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -194,15 +202,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise runs.RunError("the runs of an ensemble must share the same classes")
     models = [predict.load_model(run.path / "model.keras") for run in loaded]
     size = models[0].input_shape[1]
-    readable: dict[Path, np.ndarray] = {}
+    readable: list[tuple[Path, np.ndarray]] = []
     for path in args.images:
         try:
-            readable[path] = images.load_input(path, size)
+            readable.append((path, images.load_input(path, size)))
         except images.ImageError as error:
             print(f"skipped: {error}", file=sys.stderr)
     if readable:
-        probs = predict.predict_probs(models, np.stack(list(readable.values())))
-        for path, row in zip(readable, probs, strict=True):
+        probs = predict.predict_probs(models, np.stack([image for _, image in readable]))
+        for (path, _), row in zip(readable, probs, strict=True):
             ranked = ", ".join(f"{name} {p:.1%}" for name, p in predict.top_k(row, names[0],
                                                                                  args.top))
             print(f"{path}: {ranked}")
@@ -362,11 +370,11 @@ def _add_tune(commands: Any) -> None:
 
 def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
     """The TuneConfig JSON (if any) with every given flag applied on top, validated."""
-    raw = load_json_object(args.config) if args.config else {}
+    raw = json.loads(args.config.read_text()) if args.config else {}
     for dotted, _ in TUNE_FLAGS.values():
         value = getattr(args, dotted, None)
         if value is not None:
-            set_dotted(raw, dotted, value)
+            _set_dotted(raw, dotted, value)
     return TuneConfig.from_dict(raw).validate()
 
 
@@ -482,20 +490,11 @@ def cmd_tune_best(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user errors print one clear line and exit 2 instead of a traceback.
-
-    ValueError covers ConfigError, RunError, SearchError and DatasetError; OSError covers files
-    that are missing, unreadable or cannot be written (a full disk included).
-    """
+    """Entry point; user errors print one clear line and exit 2 instead of a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, OSError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-
-
-def _one_line(error: BaseException) -> str:
-    """The error's message on one line (some libraries' messages span several)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
