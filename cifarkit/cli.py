@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cifarkit import runs
-from cifarkit.config import ConfigError, RunConfig
+from cifarkit.config import RunConfig, load_json_object, set_dotted
 from cifarkit.tuneconfig import TuneConfig
 
 if TYPE_CHECKING:
@@ -126,19 +125,12 @@ def _add_datasets(commands: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The JSON config (if any) with every given flag applied on top, validated."""
-    raw = json.loads(args.config.read_text()) if args.config else {}
+    raw = load_json_object(args.config) if args.config else {}
     for dotted in [*(d for d, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]:
         value = getattr(args, dotted, None)
         if value is not None:
-            _set_dotted(raw, dotted, value)
+            set_dotted(raw, dotted, value)
     return RunConfig.from_dict(raw).validate()
-
-
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    *sections, key = dotted.split(".")
-    for section in sections:
-        raw = raw.setdefault(section, {})
-    raw[key] = value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -370,11 +362,11 @@ def _add_tune(commands: Any) -> None:
 
 def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
     """The TuneConfig JSON (if any) with every given flag applied on top, validated."""
-    raw = json.loads(args.config.read_text()) if args.config else {}
+    raw = load_json_object(args.config) if args.config else {}
     for dotted, _ in TUNE_FLAGS.values():
         value = getattr(args, dotted, None)
         if value is not None:
-            _set_dotted(raw, dotted, value)
+            set_dotted(raw, dotted, value)
     return TuneConfig.from_dict(raw).validate()
 
 
@@ -490,11 +482,20 @@ def cmd_tune_best(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user errors print one clear line and exit 2 instead of a traceback."""
+    """Entry point; user errors print one clear line and exit 2 instead of a traceback.
+
+    ValueError covers ConfigError, RunError, SearchError and DatasetError; OSError covers files
+    that are missing, unreadable or cannot be written (a full disk included).
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (some libraries' messages span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
