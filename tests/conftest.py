@@ -22,7 +22,8 @@ def shared_data_dir() -> Path | None:
 
 
 def class_zip(classes: tuple[str, ...], per_class: int = 3, seed: int = 0) -> bytes:
-    """A .zip holding one folder of small random 8x8 PNGs per class, as a user would upload."""
+    """A .zip holding one folder of small random 8x8 PNGs per class, as a user would upload;
+    the same arguments give the same bytes (uploads are named by their content hash)."""
     rng = np.random.default_rng(seed)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -30,7 +31,8 @@ def class_zip(classes: tuple[str, ...], per_class: int = 3, seed: int = 0) -> by
             for index in range(per_class):
                 png = io.BytesIO()
                 Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(png, "PNG")
-                archive.writestr(f"{name}/{index}.png", png.getvalue())
+                member = zipfile.ZipInfo(f"{name}/{index}.png", (2026, 1, 1, 0, 0, 0))
+                archive.writestr(member, png.getvalue())  # fixed date: same bytes every call
     return buffer.getvalue()
 
 

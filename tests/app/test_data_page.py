@@ -201,11 +201,12 @@ def test_uploaded_zip_is_saved_for_the_workers_and_used() -> None:
     at.selectbox(key="data_source").select("folder")
     rerun(at)
     assert "Upload a .zip" in at.info[0].value
-    at.file_uploader(key="data_upload").set_value(("pets.zip", pets_zip(), "application/zip"))
+    data = pets_zip()
+    at.file_uploader(key="data_upload").set_value(("pets.zip", data, "application/zip"))
     rerun(at)
     spec = at.session_state["data_config"]
     folder = uploads.owner_dir(at.session_state["upload_owner"])  # this session's own
-    digest = hashlib.sha256(pets_zip()).hexdigest()[:16]
+    digest = hashlib.sha256(data).hexdigest()[:16]
     assert spec.source == "folder" and spec.path == str((folder / digest / "pets.zip").resolve())
     assert Path(spec.path).is_file()
     assert metric(at, "Classes") == "2"
