@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cifarkit import datasets, predict, rundir, runs
+from cifarkit import datasets, jobs, predict, rundir, runs
 from cifarkit.config import MAX_INPUT_SIZE, DataConfig, ModelConfig, RunConfig
 from cifarkit.evaluation import Predictions
 from cifarkit.labels import builtin_label_names
@@ -192,13 +192,13 @@ def _write_run(model: keras.Model, predictions: Predictions, config: RunConfig,
         rundir.write_json_atomic(staging / rundir.STATUS,
                                  _status(model, predictions, save_test_results(staging,
                                                                               predictions)))
-        final = folder / rundir.new_job_id("imported")
+        final = folder / jobs.new_job_id("imported")
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     config.save(final / rundir.CONFIG)  # last: list_runs only sees folders with a config
-    return runs.load(final)
+    return runs.load(final, root)
 
 
 def _status(model: keras.Model, predictions: Predictions,

@@ -7,10 +7,9 @@ metrics log is append-only JSON lines whose reader tolerates a half-written last
 from __future__ import annotations
 
 import json
+import math
 import os
-import secrets
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,20 @@ PREDICTIONS = "predictions.npz"
 LOG = "train.log"
 STOP = "STOP"
 
+# status.json fields and the kind of value each holds (written by training, tuning, modelfiles).
+STATUS_FIELDS = {
+    "status": "text", "error": "text", "model_name": "text", "imported": "flag",
+    "created": "number", "started": "number", "finished": "number", "pid": "count",
+    "pid_started": "count", "epochs_run": "count", "checkpoint_epoch": "count",
+    "train_seconds": "number", "peak_memory_mb": "number", "weights_mb": "number",
+    "model_file_mb": "number", "trainable_params": "count", "non_trainable_params": "count",
+    "num_classes": "count", "train_images": "count", "test_images": "count",
+    "planned_trials": "count", "trial_epochs": "count", "best_trial": "count",
+    "best_score": "number",
+}
+# metrics.jsonl row kinds and the whole-number fields a row of that kind must have.
+ROW_KINDS = {"epoch": ("epoch",), "batch": ("epoch", "step", "steps")}
+
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from disk, or {} when the file is missing or mid-write."""
@@ -36,15 +49,46 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    """Replace a JSON file in one step, so readers never see half of it."""
+    """Replace a JSON file in one step, so readers never see half of it.
+
+    On any failure (a full disk) the temporary file is removed and the old file stays as it was.
+    """
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as file:
-        json.dump(value, file, indent=2)
-    os.replace(temp, path)
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(value, file, indent=2)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
-    return read_json(run_dir / STATUS)
+    """status.json; a field whose value has the wrong type (a hand edit, a damaged file) reads
+    as missing, so every reader can trust the types in STATUS_FIELDS."""
+    return {key: value for key, value in read_json(run_dir / STATUS).items()
+            if _has_type(value, STATUS_FIELDS.get(key, _field_kind(key)))}
+
+
+def _field_kind(key: str) -> str | None:
+    """test_* fields are scores (numbers); other unknown fields are kept as they are."""
+    return "number" if key.startswith("test_") else None
+
+
+def _has_type(value: Any, kind: str | None) -> bool:
+    """Whether value is of the kind: text, flag (true/false), count (whole number ≥ 0), number
+    (finite); kind None accepts anything."""
+    if kind is None:
+        return True
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "flag":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if kind == "count":
+        return isinstance(value, int) and value >= 0
+    return math.isfinite(value)
 
 
 def update_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
@@ -64,28 +108,39 @@ def reset_metrics(run_dir: Path) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every complete row of metrics.jsonl (a line still being written is skipped)."""
+    """Every sound row of metrics.jsonl: a line still being written, a line that is not a JSON
+    object and undecodable bytes are skipped; values that are not numbers are dropped."""
     try:
-        lines = (run_dir / METRICS).read_text().splitlines()
+        lines = (run_dir / METRICS).read_bytes().decode("utf-8", "replace").splitlines()
     except OSError:
         return []
     rows = []
     for line in lines:
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except ValueError:
             continue
+        if isinstance(row, dict) and row.get("kind") in ROW_KINDS:
+            clean = _clean_row(row)
+            if all(_has_type(clean.get(key), "count") for key in ROW_KINDS[row["kind"]]):
+                rows.append(clean)
     return rows
+
+
+def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's kind and its number (and true/false) values; anything else is damage."""
+    return {key: value for key, value in row.items()
+            if key == "kind" or isinstance(value, int | float)}
 
 
 def epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
     """One row per epoch; a resumed run may repeat an epoch, the latest record wins."""
-    by_epoch = {row["epoch"]: row for row in read_metrics(run_dir) if row.get("kind") == "epoch"}
+    by_epoch = {row["epoch"]: row for row in read_metrics(run_dir) if row["kind"] == "epoch"}
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
 def latest_batch(run_dir: Path) -> dict[str, Any] | None:
-    rows = [row for row in read_metrics(run_dir) if row.get("kind") == "batch"]
+    rows = [row for row in read_metrics(run_dir) if row["kind"] == "batch"]
     return rows[-1] if rows else None
 
 
@@ -95,7 +150,8 @@ def completed_epochs(run_dir: Path) -> int:
 
 
 def best_validation_accuracy(run_dir: Path) -> float | None:
-    scores = [row["val_accuracy"] for row in epoch_rows(run_dir) if "val_accuracy" in row]
+    scores = [row["val_accuracy"] for row in epoch_rows(run_dir)
+              if _has_type(row.get("val_accuracy"), "number")]
     return max(scores) if scores else None
 
 
@@ -109,34 +165,3 @@ def stop_requested(run_dir: Path) -> bool:
 
 def clear_stop(run_dir: Path) -> None:
     (run_dir / STOP).unlink(missing_ok=True)
-
-
-# --- job folders: runs and searches alike live in <root>/<id>/ beside their siblings
-
-
-def new_job_id(label: str) -> str:
-    """Sortable by time, readable, and unique even for two launches in the same second."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
-
-
-def new_job_dir(root: Path, label: str) -> Path:
-    """Make <root>/<new id>/ with a queued status."""
-    path = root / new_job_id(label)
-    path.mkdir(parents=True)
-    update_status(path, status="queued", created=time.time())
-    return path
-
-
-def find_job_dir(job: str | Path, root: Path, marker: str) -> Path | None:
-    """A job folder given by path or by id under root (it holds `marker`), or None."""
-    path = Path(job)
-    if not (path / marker).is_file():
-        path = root / str(job)
-    return path if (path / marker).is_file() else None
-
-
-def job_dirs(root: Path, marker: str) -> list[Path]:
-    """Every job folder under root (each holds `marker`), newest first."""
-    if not root.is_dir():
-        return []
-    return [path for path in sorted(root.iterdir(), reverse=True) if (path / marker).is_file()]

@@ -6,25 +6,25 @@ UI crash cannot lose a run; the run directory (cifarkit.rundir) is the only shar
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cifarkit import rundir, settings
+from cifarkit import jobs, rundir, settings
 from cifarkit.config import RunConfig
+from cifarkit.jobs import ACTIVE, RESUMABLE, process_identity, spawn_worker
 
-ACTIVE = ("queued", "running")
-RESUMABLE = ("stopped", "interrupted", "failed")
+__all__ = ["ACTIVE", "RESUMABLE", "Run", "RunError", "create", "delete", "launch", "list_damaged",
+           "list_runs", "load", "process_identity", "resume", "resume_refusal", "root_dir",
+           "spawn_worker", "start_worker", "stop", "wait"]
 
 
-class RunError(ValueError):
+class RunError(jobs.JobError):
     """A run that does not exist or cannot do what was asked (e.g. resume a running run)."""
+
+
+KIND = jobs.JobKind("run", rundir.CONFIG, RunConfig, RunError, finished_marker=rundir.EVAL)
 
 
 @dataclass
@@ -65,7 +65,7 @@ def root_dir(root: str | Path | None = None) -> Path:
 def create(config: RunConfig, root: str | Path | None = None) -> Path:
     """Make runs/<id>/ with a validated config.json and a queued status."""
     config.validate()
-    run_dir = rundir.new_job_dir(root_dir(root), config.model.architecture.lower())
+    run_dir = jobs.new_job_dir(root_dir(root), config.model.architecture.lower())
     config.save(run_dir / rundir.CONFIG)
     return run_dir
 
@@ -74,7 +74,7 @@ def launch(config: RunConfig, root: str | Path | None = None) -> Run:
     """Create a run and start its worker process; returns at once."""
     run_dir = create(config, root)
     start_worker(run_dir)
-    return load(run_dir)
+    return load(run_dir, root)
 
 
 def start_worker(run_dir: Path, resume: bool = False) -> int:
@@ -85,88 +85,29 @@ def start_worker(run_dir: Path, resume: bool = False) -> int:
     return spawn_worker(run_dir, arguments, rundir.LOG)
 
 
-def spawn_worker(folder: Path, arguments: list[str], log_name: str) -> int:
-    """Start `python -m cifarkit <arguments>` detached, logging to folder/log_name.
-
-    Shared by runs and searches (cifarkit.searches): both mark folder/status.json queued with the
-    pid, and effective_status() recognises the worker by the folder name in its command line.
-    """
-    command = [sys.executable, "-m", "cifarkit", *arguments]
-    rundir.update_status(folder, status="queued", error=None)
-    with open(folder / log_name, "a") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   cwd=Path.cwd(), env=_worker_env())
-    rundir.update_status(folder, **process_identity(process.pid))
-    # Reap the child when it exits so it never lingers as a zombie that looks alive.
-    threading.Thread(target=process.wait, daemon=True).start()
-    return process.pid
-
-
-def _worker_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONUNBUFFERED"] = "1"
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    return env
-
-
 def load(run: str | Path, root: str | Path | None = None) -> Run:
-    """A run by id (under root) or by path."""
-    path = rundir.find_job_dir(run, root_dir(root), rundir.CONFIG)
-    if path is None:
-        raise RunError(f"no run {str(run)!r} in {root_dir(root)}")
-    info = rundir.read_status(path)
-    return Run(path.name, path, RunConfig.load(path / rundir.CONFIG), effective_status(path, info),
-               info)
+    """A run by id, or by the path of its folder directly inside root (see jobs.job_dir).
+
+    A run whose config cannot be read raises RunError naming the damage (see list_damaged).
+    """
+    path, config, info, status = jobs.open_job(run, root_dir(root), KIND)
+    return Run(path.name, path, config, status, info)
 
 
 def list_runs(root: str | Path | None = None) -> list[Run]:
-    """Every run, newest first; unreadable folders are skipped, not fatal."""
+    """Every readable run, newest first; damaged ones are in list_damaged, not here."""
     found = []
-    for path in rundir.job_dirs(root_dir(root), rundir.CONFIG):
+    for path in jobs.job_dirs(root_dir(root), KIND):
         try:
-            found.append(load(path))
-        except ValueError:
+            found.append(load(path, root))
+        except RunError:
             continue
     return found
 
 
-def effective_status(path: Path, info: dict[str, Any]) -> str:
-    """A queued/running status whose process is gone means the run was interrupted."""
-    status = info.get("status", "queued")
-    if status in ACTIVE and not _worker_alive(info.get("pid"), info.get("pid_started")):
-        return "interrupted"
-    return status
-
-
-def process_identity(pid: int) -> dict[str, Any]:
-    """pid plus its start time: together they name one process even after pids are reused."""
-    return {"pid": pid, "pid_started": _start_ticks(pid)}
-
-
-def _start_ticks(pid: int) -> int | None:
-    """When the process started (clock ticks since boot), from /proc; None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[19]) if fields[0] not in ("Z", "X") else None
-
-
-def _worker_alive(pid: Any, started: Any) -> bool:
-    """True if pid is still the very process that recorded itself (not a zombie, not reused)."""
-    if not isinstance(pid, int):
-        return False
-    if Path("/proc").is_dir():
-        ticks = _start_ticks(pid)
-        return ticks is not None and (started is None or ticks == started)
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
+def list_damaged(root: str | Path | None = None) -> list[jobs.Damaged]:
+    """Run folders whose config cannot be read, with the reason (see jobs.damaged_jobs)."""
+    return jobs.damaged_jobs(root_dir(root), KIND)
 
 
 def stop(run: str | Path, root: str | Path | None = None) -> Run:
@@ -195,14 +136,30 @@ def resume(run: str | Path, root: str | Path | None = None) -> Run:
     if not current.can_resume:
         raise RunError(f"run {current.run_id} is {current.status}; only "
                        f"{', '.join(RESUMABLE)} runs can be resumed")
+    refusal = resume_refusal(current.path)
+    if refusal:
+        raise RunError(refusal)
     rundir.clear_stop(current.path)
     start_worker(current.path, resume=True)
-    return load(current.path)
+    return load(current.path, root)
+
+
+def resume_refusal(run_dir: Path) -> str | None:
+    """Why a worker must not resume this run, or None.
+
+    A scored run (eval.json) that trained epochs but whose checkpoint epoch is lost (status.json
+    blanked) or whose last.keras is gone would retrain from epoch 1 and replace its best model.
+    Checked by runs.resume and again by the worker (training.train) before it touches anything.
+    """
+    if not (run_dir / rundir.EVAL).is_file() or rundir.completed_epochs(run_dir) == 0:
+        return None
+    epoch = rundir.read_status(run_dir).get("checkpoint_epoch")
+    if epoch and (run_dir / rundir.LAST_MODEL).is_file():
+        return None
+    return (f"run {run_dir.name} was already scored ({rundir.EVAL}) and has no resume "
+            "checkpoint: resuming would retrain it from epoch 1 over its best model")
 
 
 def delete(run: str | Path, root: str | Path | None = None) -> None:
-    """Remove a run directory; an active run must be stopped first."""
-    current = load(run, root)
-    if current.is_active:
-        raise RunError(f"run {current.run_id} is {current.status}: stop it before deleting")
-    shutil.rmtree(current.path)
+    """Remove a run directory, damaged ones included; an active run must be stopped first."""
+    jobs.delete_job(run, root_dir(root), KIND)

@@ -7,7 +7,6 @@ No Keras here, so the Tune page can poll progress cheaply.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,17 +14,23 @@ from typing import Any
 
 import pandas as pd
 
-from cifarkit import rundir, runs, searchdir, settings
+from cifarkit import jobs, rundir, searchdir, settings
 from cifarkit.config import RunConfig
+from cifarkit.jobs import ACTIVE, RESUMABLE
 from cifarkit.tuneconfig import TuneConfig, config_for
 
-ACTIVE = runs.ACTIVE
-RESUMABLE = runs.RESUMABLE
+__all__ = ["ACTIVE", "RESUMABLE", "Search", "SearchError", "best_run_config", "create_search",
+           "delete_search", "launch_search", "list_damaged", "list_searches", "load_search",
+           "resume_search", "search_progress", "stop_search", "trial_run_config", "trials_table",
+           "wait_search"]
 FINISHED_TRIALS = ("completed", "failed")
 
 
-class SearchError(ValueError):
+class SearchError(jobs.JobError):
     """A search that does not exist or cannot do what was asked (e.g. resume a running one)."""
+
+
+KIND = jobs.JobKind("search", searchdir.TUNE, TuneConfig, SearchError)
 
 
 @dataclass
@@ -58,7 +63,7 @@ def root_dir(root: str | Path | None = None) -> Path:
 def create_search(tune: TuneConfig, root: str | Path | None = None) -> Path:
     """Make searches/<id>/ with a validated tune.json and a queued status."""
     tune.validate()
-    path = rundir.new_job_dir(root_dir(root), tune.algorithm)
+    path = jobs.new_job_dir(root_dir(root), tune.algorithm)
     tune.save(path / searchdir.TUNE)
     return path
 
@@ -67,7 +72,7 @@ def launch_search(tune: TuneConfig, root: str | Path | None = None) -> Search:
     """Create a search and start its worker process; returns at once."""
     path = create_search(tune, root)
     start_worker(path)
-    return load_search(path)
+    return load_search(path, root)
 
 
 def start_worker(path: Path, resume: bool = False) -> int:
@@ -75,28 +80,32 @@ def start_worker(path: Path, resume: bool = False) -> int:
     arguments = ["tune", "--search-dir", str(path.resolve())]
     if resume:
         arguments.append("--resume")
-    return runs.spawn_worker(path, arguments, searchdir.LOG)
+    return jobs.spawn_worker(path, arguments, searchdir.LOG)
 
 
 def load_search(search: str | Path, root: str | Path | None = None) -> Search:
-    """A search by id (under root) or by path."""
-    path = rundir.find_job_dir(search, root_dir(root), searchdir.TUNE)
-    if path is None:
-        raise SearchError(f"no search {str(search)!r} in {root_dir(root)}")
-    info = rundir.read_status(path)
-    return Search(path.name, path, TuneConfig.load(path / searchdir.TUNE),
-                  runs.effective_status(path, info), info)
+    """A search by id, or by the path of its folder directly inside root (see jobs.job_dir).
+
+    A search whose tune.json cannot be read raises SearchError naming the damage.
+    """
+    path, config, info, status = jobs.open_job(search, root_dir(root), KIND)
+    return Search(path.name, path, config, status, info)
 
 
 def list_searches(root: str | Path | None = None) -> list[Search]:
-    """Every search, newest first; unreadable folders are skipped, not fatal."""
+    """Every readable search, newest first; damaged ones are in list_damaged, not here."""
     found = []
-    for path in rundir.job_dirs(root_dir(root), searchdir.TUNE):
+    for path in jobs.job_dirs(root_dir(root), KIND):
         try:
-            found.append(load_search(path))
-        except ValueError:
+            found.append(load_search(path, root))
+        except SearchError:
             continue
     return found
+
+
+def list_damaged(root: str | Path | None = None) -> list[jobs.Damaged]:
+    """Search folders whose tune.json cannot be read, with the reason (jobs.damaged_jobs)."""
+    return jobs.damaged_jobs(root_dir(root), KIND)
 
 
 def stop_search(search: str | Path, root: str | Path | None = None) -> Search:
@@ -120,7 +129,7 @@ def resume_search(search: str | Path, root: str | Path | None = None) -> Search:
                           f"{', '.join(RESUMABLE)} searches can be resumed")
     rundir.clear_stop(current.path)
     start_worker(current.path, resume=True)
-    return load_search(current.path)
+    return load_search(current.path, root)
 
 
 def wait_search(search: str | Path, timeout: float = 600.0,
@@ -136,11 +145,8 @@ def wait_search(search: str | Path, timeout: float = 600.0,
 
 
 def delete_search(search: str | Path, root: str | Path | None = None) -> None:
-    """Remove a search directory; an active search must be stopped first."""
-    current = load_search(search, root)
-    if current.is_active:
-        raise SearchError(f"search {current.search_id} is {current.status}: stop it first")
-    shutil.rmtree(current.path)
+    """Remove a search directory, damaged ones included; an active search must be stopped first."""
+    jobs.delete_job(search, root_dir(root), KIND)
 
 
 def trials_table(search: Search | str | Path) -> pd.DataFrame:

@@ -78,22 +78,59 @@ def show_flash() -> None:
         (st.success if kind == "success" else st.error)(text)
 
 
-def act(action: str, path: str) -> None:
-    """Stop, resume or delete a run (a button callback, so the page redraws afterwards)."""
+def act(action: str, run_id: str) -> None:
+    """Stop, resume or delete a run (a button callback, so the page redraws afterwards).
+
+    Only the actions in ACTIONS exist: anything else is an error, never a delete.
+    """
     try:
-        if action == "stop":
-            run = runs.stop(path)
-            message = f"Asked **{run.name}** to stop; it finishes the current batch first."
-        elif action == "resume":
-            run = runs.resume(path)
-            message = f"Resumed **{run.name}** from its last checkpoint."
-        else:
-            run = runs.load(path)
-            runs.delete(path)
-            message = f"Deleted **{run.name}**."
-        st.session_state["runs_flash"] = ("success", message)
+        if action not in ACTIONS:
+            raise runs.RunError(f"unknown action {action!r}")
+        st.session_state["runs_flash"] = ("success", ACTIONS[action](run_id))
     except (runs.RunError, OSError) as error:
         st.session_state["runs_flash"] = ("error", str(error))
+
+
+def stop_run(run_id: str) -> str:
+    run = runs.stop(run_id)
+    return f"Asked **{run.name}** to stop; it finishes the current batch first."
+
+
+def resume_run(run_id: str) -> str:
+    run = runs.resume(run_id)
+    return f"Resumed **{run.name}** from its last checkpoint."
+
+
+def delete_run(run_id: str) -> str:
+    try:
+        name = runs.load(run_id).name
+    except runs.RunError:  # a damaged run has no readable name
+        name = run_id
+    runs.delete(run_id)
+    return f"Deleted **{name}**."
+
+
+ACTIONS = {"stop": stop_run, "resume": resume_run, "delete": delete_run}
+
+
+def damaged_section() -> None:
+    """Run folders whose settings cannot be read: listed with the reason, so they can go."""
+    damaged = runs.list_damaged()
+    if not damaged:
+        return
+    st.subheader("Damaged runs")
+    st.caption("These run folders have a settings file (config.json) that cannot be read, so "
+               "they cannot be compared, resumed or used for predictions. Delete them to tidy up.")
+    for item in damaged:
+        with st.container(border=True):
+            text, sure, button = st.columns([4, 1, 1], vertical_alignment="center")
+            text.markdown(f"**{item.job_id}** · {common.status_label(item.status)}")
+            text.caption(item.reason)
+            confirmed = sure.checkbox("I am sure", key=f"runs_damaged_confirm_{item.job_id}",
+                                      help="Deleting removes the folder. It cannot be undone.")
+            button.button("Delete", key=f"runs_damaged_delete_{item.job_id}",
+                          icon=":material/delete:", disabled=not confirmed, on_click=act,
+                          args=("delete", item.job_id), help="Tick “I am sure” first.")
 
 
 def runs_table() -> None:
@@ -118,13 +155,12 @@ def manage(all_runs: list[runs.Run]) -> None:
     if run.status == "failed" and run.info.get("error"):
         st.error(f"This run failed: {run.info['error']}")
     stop_col, resume_col, download_col, delete_col = st.columns(4)
-    path = str(run.path)
     stop_col.button("Stop", key="runs_stop", icon=":material/stop_circle:",
-                    disabled=not run.is_active, on_click=act, args=("stop", path),
+                    disabled=not run.is_active, on_click=act, args=("stop", run_id),
                     help="Ask the training to stop after the current batch. The best model so far "
                     "is kept and the run can be resumed later.")
     resume_col.button("Resume", key="runs_resume", icon=":material/play_circle:",
-                      disabled=not run.can_resume, on_click=act, args=("resume", path),
+                      disabled=not run.can_resume, on_click=act, args=("resume", run_id),
                       help="Continue a stopped, interrupted or failed run from its last saved "
                       "epoch, up to its planned number of epochs.")
     model_file = run.path / rundir.BEST_MODEL
@@ -139,7 +175,7 @@ def manage(all_runs: list[runs.Run]) -> None:
                            disabled=run.is_active, help="Deleting removes the run folder with "
                            "its model and results. It cannot be undone.")
         st.button("Delete", key="runs_delete", icon=":material/delete:", type="primary",
-                  disabled=run.is_active or not sure, on_click=act, args=("delete", path),
+                  disabled=run.is_active or not sure, on_click=act, args=("delete", run_id),
                   help="Stop a run before deleting it." if run.is_active else
                   "Tick “I am sure” first.")
     exports(run)
@@ -337,6 +373,7 @@ st.title("Runs")
 st.caption("Every training run in one place: compare them, look at what accuracy costs, and "
            "stop, resume, download, export or delete a run, or import a model file.")
 show_flash()
+damaged_section()
 all_runs = runs.list_runs()
 if not all_runs:
     st.info("No runs yet. Start one on the **Train** page, or import a model file below; it "

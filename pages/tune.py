@@ -204,22 +204,38 @@ def launch(tune: TuneConfig) -> None:
 
 
 def act(action: str, search_id: str) -> None:
-    """Stop, resume or delete a search; the outcome is shown as a toast."""
+    """Stop, resume or delete a search; the outcome is shown as a toast.
+
+    Only the actions in ACTIONS exist: anything else is an error, never a delete.
+    """
     try:
-        if action == "stop":
-            searches.stop_search(search_id)
-            message = "Stopping after the current batch; finished trials are kept."
-        elif action == "resume":
-            searches.resume_search(search_id)
-            message = "Resumed: finished trials are kept, a cut-short trial runs again."
-        else:
-            searches.delete_search(search_id)
-            st.session_state.pop("tune_search", None)
-            message = "Deleted the search."
+        if action not in ACTIONS:
+            raise searches.SearchError(f"unknown action {action!r}")
+        message = ACTIONS[action](search_id)
     except (searches.SearchError, OSError) as error:
         st.toast(str(error), icon=":material/info:")
     else:
         st.toast(message, icon=":material/check_circle:")
+
+
+def stop_search(search_id: str) -> str:
+    searches.stop_search(search_id)
+    return "Stopping after the current batch; finished trials are kept."
+
+
+def resume_search(search_id: str) -> str:
+    searches.resume_search(search_id)
+    return "Resumed: finished trials are kept, a cut-short trial runs again."
+
+
+def delete_search(search_id: str) -> str:
+    searches.delete_search(search_id)
+    if st.session_state.get("tune_search") == search_id:
+        st.session_state.pop("tune_search")
+    return "Deleted the search."
+
+
+ACTIONS = {"stop": stop_search, "resume": resume_search, "delete": delete_search}
 
 
 def train_best(search_id: str, trial: int, epochs: int) -> None:
@@ -487,7 +503,22 @@ def pick_search(every: list[searches.Search]) -> searches.Search:
     return by_id[chosen]
 
 
+def damaged_searches() -> None:
+    """Search folders whose settings cannot be read: listed with the reason, so they can go."""
+    for item in searches.list_damaged():
+        with st.container(border=True):
+            text, button = st.columns([5, 1], vertical_alignment="center")
+            text.markdown(f"**{item.job_id}** · {status_label(item.status)}")
+            text.caption(f"Its settings file cannot be read, so it cannot be shown or resumed: "
+                         f"{item.reason}")
+            with button.popover("Delete", icon=":material/delete:"):
+                st.caption("Removes the search folder with all its trials. It cannot be undone.")
+                st.button("Delete this search", key=f"tune_delete_{item.job_id}",
+                          type="primary", on_click=act, args=("delete", item.job_id))
+
+
 def live_panel() -> None:
+    damaged_searches()
     every = searches.list_searches()
     if not every:
         st.info("No searches yet: set one up in the other tab and press **Start search**.",

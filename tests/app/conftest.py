@@ -3,7 +3,7 @@
 `run_factory` writes what a real worker leaves behind (config.json, status.json, metrics.jsonl,
 predictions.npz, eval.json and a real, tiny model.keras) under settings.runs_dir(), which the
 root conftest points at a per-test folder. Active runs get a live stand-in worker process (a
-sleeping Python whose argv names the run directory, as runs._worker_alive requires), killed at
+sleeping Python whose pid the status records, as jobs._worker_alive requires), killed at
 teardown. `fake_worker` makes runs.start_worker spawn such stand-ins instead of real training.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cifarkit import rundir, runs, settings
+from cifarkit import jobs, rundir, runs, settings
 from cifarkit.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.labels import CIFAR10_LABELS, CIFAR100_COARSE_LABELS, CIFAR100_FINE_TO_COARSE
@@ -221,6 +221,7 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
     if status in ("completed", "stopped", "interrupted"):
         save_tiny_model(run_dir / rundir.BEST_MODEL, num_classes, conv, seed=number)
         save_tiny_model(run_dir / rundir.LAST_MODEL, num_classes, conv, seed=number)
+        info["checkpoint_epoch"] = done  # the epoch last.keras holds, as the worker records it
         info["model_file_mb"] = round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3)
     if status in ("completed", "stopped"):
         metrics = _write_predictions(run_dir, num_classes, cifar100, accuracy, test_images, rng)
@@ -295,7 +296,7 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
         started.append(process)
         return process
 
-    monkeypatch.setattr(runs.subprocess, "Popen", popen)
+    monkeypatch.setattr(jobs.subprocess, "Popen", popen)
     yield commands
     for process in started:
         process.kill()

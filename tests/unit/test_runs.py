@@ -96,7 +96,7 @@ def test_list_delete_and_refusals() -> None:
     runs.delete(first.name)
     assert [run.run_id for run in runs.list_runs()] == [second.name]
     with pytest.raises(runs.RunError, match="no run"):
-        runs.load("missing")
+        runs.load("20260101-000000-simple_cnn-abcd")  # well-formed, absent
 
 
 def test_metrics_reader_skips_a_half_written_line(tmp_path: Path) -> None:

@@ -229,7 +229,7 @@ def test_refusals_and_an_unknown_search() -> None:
     searches.delete_search(path.name)
     assert searches.list_searches() == []
     with pytest.raises(searches.SearchError, match="no search"):
-        searches.load_search("missing")
+        searches.load_search("20260101-000000-random-abcd")  # well-formed, absent
 
 
 def test_a_search_whose_worker_died_is_interrupted() -> None:
