@@ -641,7 +641,7 @@ def _folder_entries(root: Path, limits: FolderLimits) -> list[_Entry]:
             with os.scandir(folder) as listing:
                 for item in listing:
                     visited += 1
-                    if visited > limits.max_entries or time.monotonic() > deadline:
+                    if visited > limits.max_entries or time.monotonic() >= deadline:
                         raise DatasetError(_walk_stopped(root, visited - 1, limits))
                     if _hidden((item.name,)):
                         continue
@@ -704,10 +704,14 @@ def _check_member(info: zipfile.ZipInfo, root: Path, limits: FolderLimits) -> No
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path,
                  limits: FolderLimits) -> bytes:
-    """A member's bytes, never more than the cap even if its declared size lies."""
+    """A member's bytes, never more than its declared size or the cap, even if it lies.
+
+    The read asks for no more than that: zipfile inflates as much as one read() asks for before
+    trimming to the declared size, so a member declaring 1 KB could still fill memory.
+    """
     try:
         with archive.open(info) as handle:
-            data = handle.read(limits.max_file_bytes + 1)
+            data = handle.read(min(info.file_size, limits.max_file_bytes) + 1)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as error:
         raise DatasetError(f"{root}: member {info.filename} is damaged or not what its header "
                            f"says ({error})") from None
