@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,58 @@ def test_a_really_full_disk_fails_the_run_and_keeps_the_checkpoint(
     assert leftovers(run_dir) == []
     for name, content in snapshot.files.items():
         assert (run_dir / name).read_bytes() == content, f"{name} changed"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+OOM_MESSAGE = "OOM when allocating tensor with shape[32,32,32,32] (simulated)"
+# A worker process exactly as runs.spawn_worker starts it, with fit's second epoch running out
+# of device memory (what TensorFlow raises then).
+OOM_WORKER = f"""
+import sys
+import tensorflow as tf
+from cifarkit import cli, training
+
+real = training.ProgressWriter.on_train_batch_end
+
+def out_of_memory(self, batch, logs=None):
+    if self._epoch == 2:
+        raise tf.errors.ResourceExhaustedError(None, None, {OOM_MESSAGE!r})
+    real(self, batch, logs)
+
+training.ProgressWriter.on_train_batch_end = out_of_memory
+sys.exit(cli.main(["train", "--run-dir", sys.argv[1]]))
+"""
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_out_of_memory_in_fit_fails_the_run_with_log_tail_and_spares_other_runs() -> None:
+    from tests.app.conftest import fabricate_run, open_page, page_path
+
+    other = fabricate_run(1, "completed", name="bystander")
+    before = folder_bytes(other.path)
+    run_dir = runs.create(tiny_config("out-of-memory"))
+    with open(run_dir / rundir.LOG, "w") as log:
+        worker = subprocess.run(
+            [sys.executable, "-c", OOM_WORKER, str(run_dir)], stdout=log,
+            stderr=subprocess.STDOUT, cwd=ROOT, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+    error = f"ResourceExhaustedError: {OOM_MESSAGE}"
+    assert worker.returncode == 1
+    run = runs.load(run_dir)
+    assert run.status == "failed" and run.info["error"] == error
+    assert run.info["checkpoint_epoch"] == 1 and (run_dir / rundir.LAST_MODEL).is_file()
+    assert leftovers(run_dir) == []
+    log_lines = (run_dir / rundir.LOG).read_text().splitlines()
+    assert log_lines[-1] == f"error: {error}"
+    assert "Traceback (most recent call last):" in log_lines  # kept: it says where it broke
+    assert folder_bytes(other.path) == before
+    assert runs.load(other.path).status == "completed"
+
+    page = open_page(page_path("pages/train.py"), 120, selected_run=run.run_id,
+                     train_tab="Live training")
+    assert page.error[0].value == f"The run failed: {error}"
+    assert page.code[0].value.splitlines()[-1] == f"error: {error}"
