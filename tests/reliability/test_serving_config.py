@@ -1,7 +1,8 @@
 """The serving defaults in .streamlit/config.toml, as written and as Streamlit applies them.
 
-A class shares one server: uploads are capped to what a class needs, students never see an
-error's message or traceback (they name server paths), and uploads need the page's XSRF token.
+A class shares one server: it reaches the network only when asked to, uploads are capped to what
+a class needs, students never see an error's message or traceback (they name server paths), and
+uploads need the page's XSRF token.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".streamlit" / "config.toml"
 
 SERVING = {  # option -> the value a classroom server must run with
+    "server.address": "127.0.0.1",  # serving the network is an explicit --server.address
     "server.maxUploadSize": 200,
     "client.showErrorDetails": "type",
     "server.enableXsrfProtection": True,
