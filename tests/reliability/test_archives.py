@@ -273,3 +273,17 @@ def test_replaced_archive_is_checked_again(data_dir: Path) -> None:
     assert not {info.key: info for info in datasets.catalog()}["cifar10"].available
     path.write_bytes(whole)
     assert {info.key: info for info in datasets.catalog()}["cifar10"].available
+
+
+def test_home_page_shows_the_broken_archive_and_why(data_dir: Path) -> None:
+    from tests.app.conftest import open_page, page_path
+
+    path = _fake_cifar10(data_dir)
+    path.write_bytes(path.read_bytes()[:200])
+    at = open_page(page_path("pages/home.py"), 90)
+    shown = "\n".join(element.value for element in [*at.markdown, *at.caption])
+    assert ":red-badge[:material/error: broken]" in shown
+    assert ("Cannot be used: it is not a readable .tar.gz archive (truncated or another kind "
+            "of file?): ") in shown
+    assert not [button for button in at.button if button.key == "home_download_cifar10"]
+    assert [button for button in at.button if button.key == "home_download_cifar100"]
