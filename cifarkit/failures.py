@@ -39,16 +39,22 @@ class DiskFull(OSError):
         return str(self.strerror)
 
 
+def disk_full_cause(error: BaseException) -> OSError | None:
+    """The full-disk (or quota) error that error is or was raised from; a DiskFull first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    full = [item for item in chain
+            if isinstance(item, OSError) and item.errno in DISK_FULL_ERRNOS]
+    named = [item for item in full if isinstance(item, DiskFull)]
+    return (named or full or [None])[0]
+
+
 def is_disk_full(error: BaseException) -> bool:
     """True if error, or any error it was raised from, is a full disk or an exceeded quota."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return disk_full_cause(error) is not None
 
 
 @contextmanager
@@ -88,10 +94,11 @@ def save_status(folder: Path, **changes: Any) -> dict[str, Any]:
 
 def error_line(error: BaseException, folder: Path) -> str:
     """The one line a failed job shows: "disk full while saving …" or "Type: message"."""
-    if isinstance(error, DiskFull):
-        return str(error)
-    if is_disk_full(error):  # raised by a library's own saving (keras-tuner's trial files)
-        return f"disk full while saving into {folder} ({type(error).__name__}: {error})"
+    cause = disk_full_cause(error)
+    if isinstance(cause, DiskFull):
+        return str(cause)
+    if cause is not None:  # raised by a library's own saving (keras-tuner's trial files)
+        return f"disk full while saving files ({cause.filename or folder})"
     return f"{type(error).__name__}: {error}"
 
 

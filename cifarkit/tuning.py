@@ -28,6 +28,11 @@ TUNERS = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOp
           "hyperband": keras_tuner.Hyperband}
 
 
+class SearchDiskFull(keras_tuner.errors.FatalError):
+    """A trial ran out of disk space: fatal for the search, where keras-tuner would mark the
+    trial failed and start the next one (which would fail the same way)."""
+
+
 class SearchStopped(keras_tuner.errors.FatalError):
     """STOP was requested: ends keras-tuner's search loop at once (a FatalError is re-raised).
 
@@ -117,7 +122,12 @@ class CifarHyperModel(keras_tuner.HyperModel):
         failures.save_status(self.search_dir, trial_epochs=kwargs.get("epochs"))
         progress = training.ProgressWriter(self.search_dir, self._steps(batch))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), progress]
-        history = model.fit(train, validation_data=validation, shuffle=False, **kwargs)
+        try:
+            history = model.fit(train, validation_data=validation, shuffle=False, **kwargs)
+        except Exception as error:
+            if failures.is_disk_full(error):
+                raise SearchDiskFull(failures.error_line(error, self.search_dir)) from error
+            raise
         if progress.stopped:
             raise SearchStopped("stop requested")
         return history

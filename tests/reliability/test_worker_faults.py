@@ -264,3 +264,30 @@ def test_out_of_memory_in_fit_fails_the_run_with_log_tail_and_spares_other_runs(
                      train_tab="Live training")
     assert page.error[0].value == f"The run failed: {error}"
     assert page.code[0].value.splitlines()[-1] == f"error: {error}"
+
+
+def test_disk_full_in_a_search_trial_fails_the_search_instead_of_the_next_trials(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cifarkit import searchdir, searches, tuning
+    from cifarkit.tuneconfig import SearchSpace, TuneConfig
+
+    base = tiny_config("search").with_updates(model=ModelConfig(architecture="custom_cnn"))
+    tune = TuneConfig(base=base, max_trials=3, epochs_per_trial=1,
+                      space=SearchSpace(base_filters=(8,), blocks_min=1, blocks_max=2))
+    search_dir = searches.create_search(tune)
+
+    def append(folder: Path, row: dict[str, Any]) -> None:
+        raise disk_full()
+
+    monkeypatch.setattr(rundir, "append_metrics", append)
+    status = tuning.search(search_dir, verbose=0)
+
+    message = f"disk full while saving the training progress ({search_dir / rundir.METRICS})"
+    assert status["status"] == "failed" and status["error"] == message
+    assert rundir.read_status(search_dir)["error"] == message
+    trials = sorted(searchdir.project_dir(search_dir).glob("trial_*"))
+    assert [trial.name for trial in trials] == ["trial_0"]  # no second trial was started
+    assert leftovers(search_dir) == []
+    output = capsys.readouterr()
+    assert f"error: {message}" in output.out.splitlines()
+    assert "Traceback" not in output.out + output.err
