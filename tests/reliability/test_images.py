@@ -25,15 +25,19 @@ def _encode(image: Image.Image, fmt: str, **params: object) -> bytes:
 
 def _photo(mode: str, size: tuple[int, int]) -> Image.Image:
     """A non-flat picture (gradients), so a different filter or crop would change pixels."""
-    height, width = size[1], size[0]
-    ramp = np.linspace(0, 255, width * height * 4).reshape(height, width, 4).astype(np.uint8)
-    return Image.fromarray(ramp, "RGBA").convert(mode)
+    width, height = size
+    x = (np.arange(width) * 255 // max(width - 1, 1)).astype(np.uint8)
+    y = (np.arange(height) * 255 // max(height - 1, 1)).astype(np.uint8)
+    red, green = np.broadcast_to(x, (height, width)), np.broadcast_to(y[:, None], (height, width))
+    rgba = np.dstack([red, green, red // 2 + green // 2, 255 - red])
+    return Image.fromarray(rgba, "RGBA").convert(mode)
 
 
 def _sideways_jpeg() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways with a rotate tag, as phones do
-    return _encode(_photo("RGB", (2400, 1500)), "JPEG", exif=exif, quality=90)
+    # 4200×2100: big enough that JPEG decodes at half scale (images.DRAFT_SIDE) on both paths
+    return _encode(_photo("RGB", (4200, 2100)), "JPEG", exif=exif, quality=90)
 
 
 # Each kind of file the two paths once decoded differently (filters, modes, EXIF, JPEG draft).
