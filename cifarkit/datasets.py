@@ -566,6 +566,9 @@ class FolderLimits:
     max_total_bytes: int = 2_000_000_000  # all image members of one zip inflated, together
     max_ratio: float = 100.0  # inflated/compressed: photos barely compress, bombs do 1000:1
     ratio_from_bytes: int = 1_000_000  # ...checked on members above this size only
+    # The decoded arrays held in memory: CIFAR-100's 60,000 images take 184 MB at 32 px; this
+    # admits 6,600 images at 224 px or 36,000 at 96 px (copies while splitting double it).
+    max_array_bytes: int = 1_000_000_000
 
 
 FOLDER_LIMITS = FolderLimits()
@@ -598,6 +601,7 @@ def load_image_folder(path: str | Path, image_size: int = 32, test_fraction: flo
         raise DatasetError(f"test_fraction must be above 0 and below 1, got {test_fraction}")
     with _open_tree(root, limits) as entries:
         classified, loose = _unwrap(entries)
+        _check_array_bytes(root, len(classified), image_size, limits)
         train_entries, test_entries = _split_layout(classified)
         train = _decode_all(root, train_entries, image_size)
         test = _decode_all(root, test_entries, image_size) if test_entries is not None else None
@@ -610,6 +614,7 @@ def _open_tree(root: Path, limits: FolderLimits) -> Iterator[list[_Entry]]:
     if root.is_dir():
         yield _folder_entries(root, limits)
     elif root.is_file() and zipfile.is_zipfile(root):
+        _check_declared_entries(root, limits)
         try:
             with zipfile.ZipFile(root) as archive:
                 yield _zip_entries(archive, root, limits)
@@ -619,6 +624,15 @@ def _open_tree(root: Path, limits: FolderLimits) -> Iterator[list[_Entry]]:
         raise DatasetError(f"{root} is neither a folder nor a .zip file")
     else:
         raise DatasetError(f"{root} does not exist")
+
+
+def _check_array_bytes(root: Path, files: int, size: int, limits: FolderLimits) -> None:
+    """Refuse before decoding when the files, once decoded, could not fit the memory cap."""
+    needed = files * size * size * 3
+    if needed > limits.max_array_bytes:
+        raise DatasetError(f"{root} holds {files:,} files: at {size}×{size} pixels they would "
+                           f"take {_mb(needed)} of memory (limit {_mb(limits.max_array_bytes)}); "
+                           "use fewer images or a smaller image size")
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:
@@ -670,9 +684,8 @@ def _file_entry(root: Path, file: Path) -> _Entry:
 def _zip_entries(archive: zipfile.ZipFile, root: Path, limits: FolderLimits) -> list[_Entry]:
     """The zip's files, refused as a whole when their declared sizes break the limits."""
     members = archive.infolist()
-    if len(members) > limits.max_entries:
-        raise DatasetError(f"{root} holds {len(members):,} entries (limit "
-                           f"{limits.max_entries:,}): pick a smaller zip")
+    if len(members) > limits.max_entries:  # a zip whose end record understates its entries
+        raise DatasetError(_too_many_entries(root, len(members), limits))
     entries: list[_Entry] = []
     total = 0
     for info in members:
@@ -687,6 +700,27 @@ def _zip_entries(archive: zipfile.ZipFile, root: Path, limits: FolderLimits) -> 
         entries.append(_Entry(parts, "/".join(parts),
                               lambda info=info: _read_member(archive, info, root, limits)))
     return sorted(entries, key=lambda entry: entry.parts)
+
+
+def _check_declared_entries(root: Path, limits: FolderLimits) -> None:
+    """Refuse by the entry count in the zip's end record, before zipfile builds one object per
+    entry (a 200 MB zip of empty entries would take gigabytes). zipfile's reader of that record
+    is private: without it, the count is checked after opening instead."""
+    read_end = getattr(zipfile, "_EndRecData", None)
+    if read_end is None:
+        return
+    try:
+        with open(root, "rb") as handle:
+            end = read_end(handle)
+    except OSError as error:
+        raise DatasetError(f"cannot read {root}: {error.strerror or error}") from None
+    count = end[zipfile._ECD_ENTRIES_TOTAL] if end else 0
+    if count > limits.max_entries:
+        raise DatasetError(_too_many_entries(root, count, limits))
+
+
+def _too_many_entries(root: Path, count: int, limits: FolderLimits) -> str:
+    return f"{root} holds {count:,} entries (limit {limits.max_entries:,}): pick a smaller zip"
 
 
 def _check_member(info: zipfile.ZipInfo, root: Path, limits: FolderLimits) -> None:

@@ -105,17 +105,39 @@ def test_compression_ratio_refused(tmp_path: Path) -> None:
     assert message.endswith(" times (to 20 MB; limit 100 times): not a zip of photos")
 
 
-def test_total_size_and_member_count_refused(tmp_path: Path) -> None:
+def test_total_size_refused(tmp_path: Path) -> None:
     path = _class_zip(tmp_path / "photos.zip")
     total = sum(info.file_size for info in zipfile.ZipFile(path).infolist())
     with pytest.raises(DatasetError, match=r"would inflate to more than 0 MB of files: pick a "
                                            "smaller zip"):
         datasets.load_image_folder(path, limits=FolderLimits(max_total_bytes=total - 1))
-    with pytest.raises(DatasetError, match=r"photos\.zip holds 6 entries \(limit 5\): pick a "
-                                           "smaller zip"):
+    assert datasets.load_image_folder(path, limits=FolderLimits(max_total_bytes=total)
+                                      ).num_classes == 2
+
+
+def test_member_count_refused_before_the_zip_is_parsed(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _class_zip(tmp_path / "photos.zip")
+    assert datasets.load_image_folder(path, limits=FolderLimits(max_entries=6)).num_classes == 2
+
+    def parse(self: zipfile.ZipFile) -> None:
+        raise AssertionError("parsed the central directory")
+
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", parse)
+    with pytest.raises(DatasetError) as refused:
         datasets.load_image_folder(path, limits=FolderLimits(max_entries=5))
-    assert datasets.load_image_folder(path, limits=FolderLimits(max_total_bytes=total,
-                                                                max_entries=6)).num_classes == 2
+    assert str(refused.value) == f"{path} holds 6 entries (limit 5): pick a smaller zip"
+
+
+def test_decoded_size_refused_before_decoding(tmp_path: Path) -> None:
+    path = _class_zip(tmp_path / "photos.zip")
+    assert datasets.load_image_folder(path, image_size=224).num_classes == 2  # default limit
+    with pytest.raises(DatasetError) as refused:
+        datasets.load_image_folder(path, image_size=224,
+                                   limits=FolderLimits(max_array_bytes=6 * 224 * 224 * 3 - 1))
+    assert str(refused.value) == (f"{path} holds 6 files: at 224×224 pixels they would take "
+                                  "1 MB of memory (limit 1 MB); use fewer images or a smaller "
+                                  "image size")
 
 
 def test_member_lying_about_its_size_is_read_only_to_its_declared_size(tmp_path: Path) -> None:
