@@ -112,22 +112,23 @@ def remove_temporary_files(folder: Path) -> None:
 def record_failure(folder: Path, error: BaseException) -> dict[str, Any]:
     """Mark the job failed with its error line; return the status (unwritten if the disk is full).
 
-    A full disk gets one log line (its traceback says nothing more); any other error keeps its
-    traceback in the log, whose tail the Train page shows.
+    The log gets one line `error: …`; any error but a full disk keeps its traceback above it,
+    since the Train page shows the log's tail.
     """
     line = error_line(error, folder)
     if not is_disk_full(error):
         traceback.print_exc()
-    print(f"error: {line}", flush=True)
     remove_temporary_files(folder)
     changes = {"status": "failed", "finished": time.time(), "error": line}
     try:
-        return rundir.update_status(folder, **changes)
+        status = rundir.update_status(folder, **changes)
     except OSError as status_error:
         remove_temporary_files(folder)
-        print(f"error: could not record the failure in {folder / rundir.STATUS} "
+        print(f"error: {line}; not recorded in {folder / rundir.STATUS} "
               f"({status_error.strerror or status_error})", flush=True)
         return {**changes, "recorded": False}
+    print(f"error: {line}", flush=True)
+    return status
 
 
 def run_recorded(folder: Path, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:

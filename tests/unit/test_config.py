@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,18 @@ def test_partial_dict_fills_defaults() -> None:
     ({"optimizer": {"name": "lion"}}, "optimizer.name"),
     ({"optimizer": {"schedule": "cosine"}}, "callbacks.reduce_lr"),
     ({"callbacks": {"reduce_lr_factor": 1.0}}, "callbacks.reduce_lr_factor"),
+    ({"seed": 2**32}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"name": {"a": 1}}, "name"),
+    ({"name": "two\nlines"}, "name"),
+    ({"training": {"epochs": 10_001}}, "training.epochs"),
+    ({"training": {"steps_per_epoch": 10**7}}, "training.steps_per_epoch"),
+    ({"data": {"max_test_images": 10**8}}, "data.max_test_images"),
+    ({"data": {"path": ["a"]}}, "data.path"),
+    ({"data": {"source": "folder", "path": "x", "classes": [1, 2]}}, "data.classes"),
+    ({"augment": {"horizontal_flip": "yes"}}, "augment.horizontal_flip"),
+    ({"model": {"architecture": ["resnet_fast"]}}, "model.architecture"),
+    ({"callbacks": {"early_stopping_patience": 10**6}}, "callbacks.early_stopping_patience"),
 ])
 def test_bad_value_names_the_field(raw: dict, field: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -112,3 +125,30 @@ def test_catalog_lists_scratch_and_transfer_models() -> None:
     assert all(info.min_input <= info.default_input for info in MODELS.values())
     with pytest.raises(ValueError, match="unknown architecture"):
         model_info("LeNet")
+
+
+def test_a_weights_file_must_be_hdf5_before_any_run_exists(tmp_path: Path) -> None:
+    import h5py
+
+    fake = tmp_path / "fake.weights.h5"
+    fake.write_text("not HDF5")
+    real = tmp_path / "real.weights.h5"
+    with h5py.File(real, "w") as handle:
+        handle.create_dataset("w", data=[1.0])
+    config = RunConfig(model=ModelConfig(architecture="MobileNet", weights=str(fake)))
+    with pytest.raises(ConfigError, match="is not an HDF5 file") as caught:
+        config.validate()
+    assert caught.value.field == "model.weights"
+    assert config.with_updates(model=ModelConfig(architecture="MobileNet",
+                                                 weights=str(real))).validate()
+
+
+def test_config_files_are_named_in_every_load_error(tmp_path: Path) -> None:
+    listed = tmp_path / "list.json"
+    listed.write_text("[]")
+    for path, reason in ((listed, "must be a JSON object, got a list"),
+                         (tmp_path, "is a folder, not a JSON file"),
+                         (tmp_path / "absent.json", "no such file")):
+        with pytest.raises(ConfigError) as caught:
+            RunConfig.load(path)
+        assert str(caught.value) == f"{path}: {reason}"
