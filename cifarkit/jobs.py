@@ -124,7 +124,9 @@ def read_config(path: Path, kind: JobKind) -> tuple[Any | None, str]:
     try:
         config = kind.config.load(path / kind.marker)
     except (OSError, ValueError) as error:  # ConfigError and UnicodeDecodeError are ValueErrors
-        return None, f"{kind.marker} cannot be read ({error})"
+        # Pages show the reason to students: the file is named, not its place on the server.
+        detail = str(error).replace(f"{path / kind.marker}: ", "")
+        return None, f"{kind.marker} cannot be read ({detail})"
     problem = shape_problem(config)
     return (None, f"{kind.marker}: {problem}") if problem else (config, "")
 
@@ -166,7 +168,7 @@ def shape_problem(config: Any, prefix: str = "") -> str | None:
             problem = shape_problem(value, f"{prefix}{item.name}.")
         else:
             problem = None if _fits(value, hints[item.name]) else (
-                f"{prefix}{item.name} has the wrong type ({type(value).__name__})")
+                f"{prefix}{item.name} has a value of the wrong type: {repr(value)[:60]}")
         if problem:
             return problem
     return None
