@@ -100,7 +100,8 @@ def test_a_run_survives_a_server_restart_and_the_page_finds_it(
         assert after > before  # found, with the epochs trained while no server ran
         eventually(lambda: shown_epoch(page) > after, f"the page moves on from epoch {after}")
         shoot(page, "7-train-after-restart")
-        page.get_by_role("button", name="Stop").click()
+        stop = page.locator(f".st-key-train_stop_{run.run_id}")  # this run's own Stop button
+        stop.get_by_role("button", name="Stop").click()  # a role skips a hidden stale copy
         stopped = runs.wait(run.run_id, timeout=WAIT_S, root=root)
         assert stopped.status == "stopped"
         assert stopped.info["pid"] == worker  # the same process trained throughout
