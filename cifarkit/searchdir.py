@@ -31,11 +31,20 @@ def project_dir(search_dir: Path) -> Path:
 
 
 def read_trials(search_dir: Path) -> list[dict[str, Any]]:
-    """Every trial.json, in trial order; a file being rewritten right now is skipped."""
+    """Every sound trial.json, in trial order; a file being rewritten right now, or one whose id
+    or hyperparameters are damaged, is skipped."""
     trials = [rundir.read_json(path)
               for path in project_dir(search_dir).glob(f"trial_*/{TRIAL_FILE}")]
-    trials = [trial for trial in trials if "trial_id" in trial]
+    trials = [trial for trial in trials if _sound(trial)]
     return sorted(trials, key=lambda trial: int(trial["trial_id"]))
+
+
+def _sound(trial: dict[str, Any]) -> bool:
+    """A trial id of digits and hyperparameter values in an object: what trial_row relies on."""
+    values = trial.get("hyperparameters", {})
+    return (str(trial.get("trial_id")).isdecimal() and isinstance(values, dict)
+            and isinstance(values.get("values", {}), dict)
+            and isinstance(trial.get("metrics", {}), dict))
 
 
 def trial_row(trial: dict[str, Any], names: list[str], epochs: int) -> dict[str, Any]:
@@ -72,8 +81,11 @@ def _finite(value: Any) -> float | None:
 
 def _best_step_value(trial: dict[str, Any], metric: str) -> float | None:
     """The metric at the trial's best epoch (keras-tuner records it at `best_step`)."""
-    history = trial.get("metrics", {}).get("metrics", {}).get(metric, {})
-    for observation in history.get("observations", []):
-        if observation.get("step") == trial.get("best_step") and observation.get("value"):
-            return _finite(observation["value"][0])
+    try:
+        history = trial.get("metrics", {}).get("metrics", {}).get(metric, {})
+        for observation in history.get("observations", []):
+            if observation.get("step") == trial.get("best_step") and observation.get("value"):
+                return _finite(observation["value"][0])
+    except (AttributeError, TypeError, IndexError, KeyError):  # a damaged trial.json
+        return None
     return None

@@ -293,6 +293,27 @@ def test_a_search_with_a_damaged_config_is_listed_and_deletable() -> None:
     assert not path.exists()
 
 
+def test_damaged_trial_files_are_skipped_by_the_trials_table() -> None:
+    path = searches.create_search(TuneConfig())
+    good = {"trial_id": "0", "status": "COMPLETED", "score": 0.5, "best_step": 0,
+            "hyperparameters": {"values": {"dropout": 0.1}},
+            "metrics": {"metrics": {"val_accuracy": {"observations": [
+                {"step": 0, "value": [0.5]}]}}}}
+    trials = {"0": json.dumps(good), "1": '{"trial_id": "x1"}', "2": "[1, 2]",
+              "3": '{"trial_id": "3", "hyperparameters": [1]}',
+              "4": json.dumps({**good, "trial_id": "4", "metrics": {"metrics": {
+                  "val_accuracy": {"observations": [7]}}}})}
+    for trial, text in trials.items():
+        folder = searchdir.project_dir(path) / f"trial_{trial}"
+        folder.mkdir(parents=True)
+        (folder / searchdir.TRIAL_FILE).write_text(text)
+    table = searches.trials_table(path.name)
+    assert list(table["trial"]) == [0, 4]
+    assert table["val_accuracy"].tolist()[0] == 0.5 and table["val_accuracy"].isna().tolist() == [
+        False, True]
+    assert list(table["dropout"]) == [0.1, 0.1]
+
+
 def test_runs_page_lists_a_damaged_run_with_its_reason_and_deletes_it(run_factory) -> None:
     keep, doomed = run_factory("completed", name="keep"), run_factory("completed")
     (doomed.path / rundir.CONFIG).write_text('{"name": {"a": 1}}')
