@@ -7,7 +7,10 @@ with messages that name the offending field (e.g. ``model.input_size``).
 
 from __future__ import annotations
 
+import functools
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -289,21 +292,62 @@ def check_name(value: Any, field_path: str) -> None:
     require(value.isprintable(), field_path, "must not contain line breaks or control characters")
 
 
-def check_types(config: Any, prefix: str = "") -> None:
-    """Every text and true/false field of a config (nested sections too) has that type.
+TYPE_WORDS = {bool: "true or false", str: "text", int: "a whole number", float: "a number",
+              type(None): "null"}
 
-    Numbers get their own range checks; these two kinds would otherwise slip through
-    ("yes" is truthy, a list is not an architecture name but breaks lookups).
+
+def type_problem(config: Any, prefix: str = "") -> tuple[str, Any, str] | None:
+    """The first field (dotted) of a config whose value does not fit its type hint, with the
+    value and what it should be; None if every field fits. Nested sections are searched too.
+
+    Number ranges get their own checks; this catches what would break far from the cause
+    ("yes" for a switch is truthy, an object for a name breaks every table that shows it).
     """
+    hints = _type_hints(type(config))
     for item in fields(config):
-        value, default = getattr(config, item.name), getattr(type(config)(), item.name)
-        path = f"{prefix}{item.name}"
-        if is_dataclass(default):
-            check_types(value, f"{path}.")
-        elif isinstance(default, bool):
-            require(isinstance(value, bool), path, f"must be true or false, got {value!r}")
-        elif isinstance(default, str):
-            require(isinstance(value, str), path, f"must be text, got {value!r}")
+        value, path = getattr(config, item.name), f"{prefix}{item.name}"
+        if is_dataclass(value):
+            problem = type_problem(value, f"{path}.")
+            if problem:
+                return problem
+        elif not _fits(value, hints[item.name]):
+            return path, value, _describe(hints[item.name])
+    return None
+
+
+def check_types(config: Any) -> None:
+    """ConfigError for the first field of the wrong type (see type_problem)."""
+    problem = type_problem(config)
+    if problem:
+        path, value, wanted = problem
+        raise ConfigError(path, f"must be {wanted}, got {repr(value)[:60]}")
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """isinstance for the hints configs use: str, int, float, bool, X | None, tuple[X, ...]."""
+    if isinstance(hint, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        element = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(_fits(item, element) for item in value)
+    if hint is float:
+        return is_number(value)
+    if hint is int:
+        return is_int(value)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    if isinstance(hint, types.UnionType):
+        return " or ".join(_describe(option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"a list, each {_describe(typing.get_args(hint)[0])}"
+    return TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check_fraction(value: Any, field_path: str, upper: float = 1.0) -> None:
@@ -317,8 +361,6 @@ def _check_data(config: RunConfig) -> None:
             f"must be one of {SOURCES}, got {data.source!r}")
     require(data.label_mode in LABEL_MODES, "data.label_mode",
             f"must be one of {LABEL_MODES}, got {data.label_mode!r}")
-    require(data.path is None or isinstance(data.path, str), "data.path",
-            f"must be the path of a folder or file, got {data.path!r}")
     require(data.source != "folder" or bool(data.path), "data.path",
             "a folder dataset needs the path of a folder or .zip of class sub-folders")
     check_whole_number(data.image_size, "data.image_size")
@@ -342,8 +384,6 @@ def _check_class_subset(data: DataConfig) -> None:
             require(data.num_classes <= len(names), "data.num_classes",
                     f"{data.source} has only {len(names)} classes")
     if data.classes:
-        require(all(isinstance(name, str) for name in data.classes), "data.classes",
-                f"must be class names (text), got {list(data.classes)!r}")
         require(len(set(data.classes)) == len(data.classes), "data.classes", "names repeat")
         require(len(data.classes) >= 2, "data.classes", "a classifier needs at least 2 classes")
         unknown = [name for name in data.classes if names is not None and name not in names]
