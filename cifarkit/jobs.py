@@ -9,7 +9,6 @@ damaged, so it can be seen and deleted.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import secrets
@@ -18,13 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cifarkit import rundir
+from cifarkit.config import check_types
 
 ACTIVE = ("queued", "running")
 RESUMABLE = ("stopped", "interrupted", "failed")
@@ -123,12 +121,14 @@ def read_config(path: Path, kind: JobKind) -> tuple[Any | None, str]:
     """The job's config, or None and why it cannot be used (unreadable, or wrong types)."""
     try:
         config = kind.config.load(path / kind.marker)
+        # A hand-edited file can hold an object where a name belongs: readers would then fail
+        # far from the cause (a page for everyone), so such a job counts as damaged too.
+        check_types(config)
     except (OSError, ValueError) as error:  # ConfigError and UnicodeDecodeError are ValueErrors
         # Pages show the reason to students: the file is named, not its place on the server.
         detail = str(error).replace(f"{path / kind.marker}: ", "")
         return None, f"{kind.marker} cannot be read ({detail})"
-    problem = shape_problem(config)
-    return (None, f"{kind.marker}: {problem}") if problem else (config, "")
+    return config, ""
 
 
 def damaged_jobs(root: Path, kind: JobKind) -> list[Damaged]:
@@ -153,46 +153,6 @@ def delete_job(job: str | Path, root: Path, kind: JobKind) -> None:
     if status in ACTIVE or (status == DAMAGED and alive):
         raise kind.error(f"{kind.noun} {path.name} is {status}: stop it before deleting")
     shutil.rmtree(path)
-
-
-def shape_problem(config: Any, prefix: str = "") -> str | None:
-    """The first field of a config dataclass whose value has the wrong type, as a message.
-
-    A hand-edited config.json can hold an object where a name belongs; readers would then fail
-    far from the cause, so such a job is listed as damaged instead.
-    """
-    hints = _type_hints(type(config))
-    for item in fields(config):
-        value = getattr(config, item.name)
-        if is_dataclass(value):
-            problem = shape_problem(value, f"{prefix}{item.name}.")
-        else:
-            problem = None if _fits(value, hints[item.name]) else (
-                f"{prefix}{item.name} has a value of the wrong type: {repr(value)[:60]}")
-        if problem:
-            return problem
-    return None
-
-
-@functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """isinstance for the hints configs use: str, int, float, bool, X | None, tuple[X, ...]."""
-    if isinstance(hint, types.UnionType):
-        return any(_fits(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if typing.get_origin(hint) is tuple:
-        (element, _) = typing.get_args(hint)
-        return isinstance(value, tuple) and all(_fits(item, element) for item in value)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
 
 
 def effective_status(path: Path, info: dict[str, Any], kind: JobKind) -> str:

@@ -245,13 +245,15 @@ CONFIG_DAMAGE = {
                  "text))"),
     "null_data": (b'{"data": null}', "config.json cannot be read (data.: must be an object)"),
     "object_name": (b'{"name": {"a": 1}}',
-                    "config.json: name has a value of the wrong type: {'a': 1}"),
+                    "config.json cannot be read (name: must be text, got {'a': 1})"),
     "list_source": (b'{"data": {"source": ["cifar10"]}}',
-                    "config.json: data.source has a value of the wrong type: ['cifar10']"),
+                    "config.json cannot be read (data.source: must be text, got ['cifar10'])"),
     "number_classes": (b'{"data": {"classes": [1, 2]}}',
-                       "config.json: data.classes has a value of the wrong type: (1, 2)"),
+                       "config.json cannot be read (data.classes: must be a list, each text, got "
+                       "(1, 2))"),
     "text_epochs": (b'{"training": {"epochs": "3"}}',
-                    "config.json: training.epochs has a value of the wrong type: '3'"),
+                    "config.json cannot be read (training.epochs: must be a whole number, got "
+                    "'3')"),
 }
 
 
@@ -286,9 +288,10 @@ def test_a_search_with_a_damaged_config_is_listed_and_deletable() -> None:
     (path / searchdir.TUNE).write_text('{"name": {"a": 1}}')
     assert searches.list_searches() == []
     [damaged] = searches.list_damaged()
-    assert damaged.reason == "tune.json: name has a value of the wrong type: {'a': 1}"
-    with pytest.raises(searches.SearchError, match=r"is damaged: tune\.json: name"):
+    assert damaged.reason == "tune.json cannot be read (name: must be text, got {'a': 1})"
+    with pytest.raises(searches.SearchError) as refused:
         searches.resume_search(path.name)
+    assert str(refused.value) == f"search {path.name} is damaged: {damaged.reason}"
     searches.delete_search(path.name)
     assert not path.exists()
 
@@ -319,7 +322,7 @@ def test_runs_page_lists_a_damaged_run_with_its_reason_and_deletes_it(run_factor
     (doomed.path / rundir.CONFIG).write_text('{"name": {"a": 1}}')
     at = open_page(RUNS_PAGE, 60)
     assert list(at.dataframe[0].value["run_id"]) == [keep.run_id]
-    reason = "config.json: name has a value of the wrong type: {'a': 1}"
+    reason = "config.json cannot be read (name: must be text, got {'a': 1})"
     assert reason in [caption.value for caption in at.caption]
     delete = at.button(key=f"runs_damaged_delete_{doomed.run_id}")
     assert delete.disabled
