@@ -6,6 +6,7 @@ figures are testable without a browser and identical wherever they appear.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,82 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cifarkit.labels import display_name
+
 TEMPLATE = "plotly_white"
+# Room above the plot area: Plotly's toolbar (about 30 px, top right, shown on hover) sits in it,
+# so titles and top legends go below that band instead of under the buttons.
+TOP_MARGIN = 64
+SIDE_MARGIN = 16
+BAR_TEXT_MARGIN = 56  # right margin for "100%" written just past the longest bar
+# Bar values written horizontally just past the bar's end: inside a short bar Plotly would turn
+# them sideways or shrink them; cliponaxis=False lets the text of a 100 % bar reach the margin.
+BAR_TEXT = {"textposition": "outside", "textangle": 0, "constraintext": "none",
+            "cliponaxis": False}
+NICE_STEPS = (1, 2, 5)  # tick steps are one of these times a power of ten
+MIN_PERCENT_SPAN = 0.02  # one run (or equal scores) still gets an axis 2 points tall
+
+
+def _layout(figure: go.Figure, title: str | None = None, **layout: Any) -> go.Figure:
+    """Template, margins and a title that sits right above the plot, below the toolbar."""
+    margin = {"l": SIDE_MARGIN, "r": SIDE_MARGIN, "t": TOP_MARGIN + (24 if title else 0),
+              "b": 10, **layout.pop("margin", {})}
+    figure.update_layout(template=TEMPLATE, margin=margin, **layout)
+    if title:
+        figure.update_layout(title={"text": title, "x": 0, "xanchor": "left", "yref": "paper",
+                                    "y": 1, "yanchor": "bottom", "pad": {"b": 12}})
+    return figure
+
+
+def _nice_step(rough: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is at least `rough`."""
+    power = 10.0 ** math.floor(math.log10(rough))
+    return next(step * power for step in (*NICE_STEPS, 10) if step * power >= rough * (1 - 1e-9))
+
+
+def value_axis(values: Sequence[float], percent: bool = True, ticks: int = 5,
+               label_room: float = 0.0) -> dict[str, Any]:
+    """A y axis fitted to the data whose tick texts are all different.
+
+    Plotly's ".0%" on a 47.1-48.2 % range writes "48%, 48%, 47%": here the step is a nice
+    number near range/ticks and the decimals follow the step (0.2 % steps get one decimal).
+    label_room adds that share of the range above the top value for text over the dots.
+    """
+    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if finite.size == 0:
+        return {"tickformat": ".0%"} if percent else {}
+    low, high = float(finite.min()), float(finite.max())
+    scale = 100.0 if percent else 1.0
+    span = max(high - low, MIN_PERCENT_SPAN if percent else abs(high) * 0.1 or 1.0)
+    middle = (low + high) / 2
+    low, high = min(low, middle - span / 2), max(high, middle + span / 2)
+    step = _nice_step(span / ticks)
+    bottom = low - 0.15 * span
+    bottom = max(bottom, 0.0) if finite.min() >= 0 else bottom
+    top = high + (0.15 + label_room) * span
+    decimals = max(0, -math.floor(math.log10(step * scale) + 1e-9))
+    last = min(top, 1.0) if percent and finite.max() <= 1 else top  # no "110%" tick
+    first = math.ceil(bottom / step - 1e-9)
+    tickvals = [round(index * step, 12)
+                for index in range(first, math.floor(last / step + 1e-9) + 1)]
+    suffix = "%" if percent else ""
+    return {"range": [bottom, top], "tickmode": "array", "tickvals": tickvals,
+            "ticktext": [f"{value * scale:.{decimals}f}{suffix}" for value in tickvals]}
+
+
+def _padded_range(values: Sequence[float], log: bool = False, share: float = 0.12) -> list[float]:
+    """An x range with room at both ends for the run names written over the outer dots."""
+    data = np.asarray([v for v in values if np.isfinite(v) and (v > 0 or not log)], dtype=float)
+    if data.size == 0:
+        return []
+    if log:
+        data = np.log10(data)
+    low, high = float(data.min()), float(data.max())
+    pad = share * (high - low) or (0.5 if log else abs(high) * 0.2 or 1.0)
+    bottom = low - pad
+    if not log and low >= 0:
+        bottom = max(bottom, 0.0)
+    return [bottom, high + pad]
 
 
 # --- Data page and Train page
@@ -28,14 +104,12 @@ def class_counts(class_names: Sequence[str], train_counts: Sequence[int],
                  test_counts: Sequence[int] | None = None) -> go.Figure:
     """Images per class as grouped bars, so an unbalanced dataset is visible at a glance."""
     figure = go.Figure()
-    figure.add_bar(x=list(class_names), y=list(train_counts), name="train",
-                   marker_color=TRAIN_COLOR)
+    names = [display_name(name) for name in class_names]
+    figure.add_bar(x=names, y=list(train_counts), name="train", marker_color=TRAIN_COLOR)
     if test_counts is not None:
-        figure.add_bar(x=list(class_names), y=list(test_counts), name="test",
-                       marker_color=TEST_COLOR)
-    figure.update_layout(template=TEMPLATE, barmode="group", xaxis_title="class",
-                         yaxis_title="images", height=360, margin={"t": 30, "b": 10},
-                         legend={"orientation": "h", "y": 1.12})
+        figure.add_bar(x=names, y=list(test_counts), name="test", marker_color=TEST_COLOR)
+    _layout(figure, barmode="group", xaxis_title="class", yaxis_title="images", height=380,
+            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     figure.update_xaxes(tickangle=-45 if len(class_names) > 12 else 0)
     return figure
 
@@ -64,8 +138,7 @@ def training_curves(rows: Sequence[dict[str, Any]]) -> go.Figure:
         figure.update_xaxes(title_text="epoch", row=1, col=column,
                             dtick=1 if len(rows) <= 12 else None)
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    figure.update_layout(template=TEMPLATE, height=340, margin={"t": 40, "b": 10},
-                         legend={"orientation": "h", "y": -0.25})
+    _layout(figure, height=360, legend={"orientation": "h", "y": -0.25})
     return figure
 
 
@@ -80,6 +153,7 @@ AXIS_TITLES = {
     "val_loss": "Validation loss", "loss": "Training loss", "epoch": "Epoch",
 }
 CONFUSION_TEXT_MAX_CLASSES = 20  # above this, numbers in cells are unreadable: hover only
+PERCENT_COLUMNS = ("accuracy", "top5_accuracy", "val_accuracy")  # shares shown as percent
 SCATTER_LABEL_MAX_RUNS = 12  # above this, run names next to the dots overlap: hover only
 # 0–100 % axis; the 2 % headroom keeps the "100%" tick label from being clipped.
 PROBABILITY_AXIS = {"range": [0, 1.02], "tickformat": ".0%", "dtick": 0.2}
@@ -100,26 +174,26 @@ def runs_scatter(table: pd.DataFrame, x: str, y: str = "accuracy", log_x: bool =
                         template=TEMPLATE, title=title,
                         labels={x: _title(x), y: _title(y), "model": "Model"})
     figure.update_traces(marker={"size": 13, "line": {"width": 1, "color": "white"}},
-                         textposition="top center")
-    if y in ("accuracy", "top5_accuracy"):
-        figure.update_yaxes(tickformat=".0%")
-    figure.update_layout(margin={"l": 10, "r": 10, "t": 50 if title else 10, "b": 10},
-                         legend_title_text="Model")
+                         textposition="top center", cliponaxis=False)
+    figure.update_yaxes(**value_axis(data[y].tolist(), percent=y in PERCENT_COLUMNS,
+                                     label_room=0.15 if labelled else 0.0))
+    figure.update_xaxes(range=_padded_range(data[x].tolist(), log=log_x) or None)
+    figure.layout.title = None  # _layout places it below the toolbar
+    _layout(figure, title, margin={"r": 40, "l": 40, "b": 10},
+            legend={"title": {"text": "Model"}, "orientation": "h", "y": -0.2})
     return figure
 
 
 def overlay_curves(curves: pd.DataFrame, metric: str = "val_accuracy",
                    title: str | None = None) -> go.Figure:
     """One line per run of a per-epoch metric (compare.epoch_curves), to compare learning."""
-    figure = px.line(curves.dropna(subset=[metric]), x="epoch", y=metric, color="run",
-                     markers=True, template=TEMPLATE, title=title or _title(metric),
+    data = curves.dropna(subset=[metric])
+    figure = px.line(data, x="epoch", y=metric, color="run", markers=True,
                      labels={"epoch": "Epoch", metric: _title(metric), "run": "Run"})
     figure.update_xaxes(dtick=1 if curves["epoch"].nunique() <= 20 else None)
     if metric.endswith("accuracy"):
-        figure.update_yaxes(tickformat=".0%")
-    figure.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         legend={"orientation": "h", "y": -0.25})
-    return figure
+        figure.update_yaxes(**value_axis(data[metric].tolist()))
+    return _layout(figure, title or _title(metric), legend={"orientation": "h", "y": -0.25})
 
 
 def per_class_bars(table: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
@@ -131,16 +205,14 @@ def per_class_bars(table: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
     label = {"accuracy": "Accuracy (recall)", "f1": "F1 score", "precision": "Precision",
              "error_rate": "Error rate"}.get(metric, metric)
     figure = go.Figure(go.Bar(
-        x=data[metric], y=data["class"], orientation="h",
+        x=data[metric], y=[display_name(name) for name in data["class"]], orientation="h",
         marker={"color": data[metric], "colorscale": "RdYlGn", "cmin": 0, "cmax": 1},
-        text=[f"{value:.0%}" for value in data[metric]], textposition="auto",
+        text=[f"{value:.0%}" for value in data[metric]], **BAR_TEXT,
         customdata=data["support"],
         hovertemplate="%{y}: %{x:.1%}<br>%{customdata} test images<extra></extra>"))
-    figure.update_layout(template=TEMPLATE, height=max(300, 22 * len(data) + 80),
-                         xaxis={"title": label, **PROBABILITY_AXIS},
-                         yaxis={"title": None, "dtick": 1},
-                         margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    return figure
+    return _layout(figure, height=max(300, 22 * len(data) + 100),
+                   xaxis={"title": label, **PROBABILITY_AXIS},
+                   yaxis={"title": None, "dtick": 1}, margin={"r": BAR_TEXT_MARGIN})
 
 
 def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str],
@@ -155,7 +227,7 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str],
     if drop_empty:
         keep = np.flatnonzero((matrix.sum(axis=0) + matrix.sum(axis=1)) > 0) if matrix.any() \
             else keep
-    names = [str(class_names[i]) for i in keep]
+    names = [display_name(class_names[i]) for i in keep]
     z = matrix[np.ix_(keep, keep)]
     value = "%{z:.0%}" if normalized else "%{z:.0f}"
     figure = go.Figure(go.Heatmap(
@@ -166,14 +238,12 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str],
                   "tickformat": ".0%" if normalized else None},
         hovertemplate=f"true %{{y}}<br>predicted %{{x}}<br>{value}<extra></extra>"))
     side = min(900, max(420, 26 * len(names) + 160))
-    figure.update_layout(
-        template=TEMPLATE, height=side,
+    return _layout(
+        figure, height=side,
         xaxis={"title": "Predicted class", "tickangle": -45, "constrain": "domain",
                "dtick": 1 if len(names) <= 50 else None},
         yaxis={"title": "True class", "autorange": "reversed", "scaleanchor": "x",
-               "dtick": 1 if len(names) <= 50 else None},
-        margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    return figure
+               "dtick": 1 if len(names) <= 50 else None})
 
 
 def topk_bars(top: Sequence[tuple[str, float]], true_label: str | None = None) -> go.Figure:
@@ -185,14 +255,12 @@ def topk_bars(top: Sequence[tuple[str, float]], true_label: str | None = None) -
     probs = [prob for _, prob in top][::-1]
     colors = ["#2ca02c" if name == true_label else "#1f77b4" for name in names]
     figure = go.Figure(go.Bar(
-        x=probs, y=names, orientation="h", marker={"color": colors},
-        text=[f"{prob:.1%}" for prob in probs], textposition="auto",
+        x=probs, y=[display_name(name) for name in names], orientation="h",
+        marker={"color": colors}, text=[f"{prob:.1%}" for prob in probs], **BAR_TEXT,
         hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    figure.update_layout(template=TEMPLATE, height=40 * len(names) + 60,
-                         xaxis={"title": "Probability", **PROBABILITY_AXIS},
-                         yaxis={"title": None}, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                         showlegend=False)
-    return figure
+    return _layout(figure, height=40 * len(names) + 110,
+                   xaxis={"title": "Probability", **PROBABILITY_AXIS}, yaxis={"title": None},
+                   margin={"r": BAR_TEXT_MARGIN}, showlegend=False)
 
 
 # --- Tune page
@@ -220,9 +288,8 @@ def trial_scores(table: pd.DataFrame, objective: str = "val_accuracy",
     best = scored["score"].cummax() if direction == "max" else scored["score"].cummin()
     figure.add_scatter(x=scored["trial"], y=best, mode="lines", name="best so far",
                        line={"shape": "hv", "color": BEST_SO_FAR_COLOR})
-    figure.update_layout(template=TEMPLATE, xaxis_title="Trial", yaxis_title=_title(objective),
-                         height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                         legend={"orientation": "h", "y": 1.12})
+    _layout(figure, xaxis_title="Trial", yaxis_title=_title(objective), height=380,
+            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0})
     if objective.endswith("accuracy"):
         figure.update_yaxes(tickformat=".0%", range=[0, 1.02])  # one trial must not auto-scale
     figure.update_xaxes(dtick=1 if len(scored) <= 20 else None)

@@ -68,3 +68,16 @@ def parse_names(text: str) -> list[str]:
     if len(lines) == 1:
         lines = lines[0].split(",")
     return [name.strip() for name in lines if name.strip()]
+
+
+def display_name(name: str) -> str:
+    """A class name as people read it: "maple_tree" -> "maple tree" (files keep the original).
+
+    Every chart and caption shows this one spelling, so a class never looks like two.
+    """
+    return str(name).replace("_", " ")
+
+
+def class_number(label: int, count: int) -> str:
+    """ "6 of 10" for label index 5: people count classes from one, the files from zero."""
+    return f"{label + 1} of {count}"

@@ -41,3 +41,12 @@ def test_training_curves_skip_missing_validation_and_draw_nothing_without_rows()
     partial = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}]
     assert {trace.name for trace in charts.training_curves(partial).data} == {"train"}
     assert not charts.training_curves([]).data
+
+
+def test_train_and_data_charts_keep_titles_and_legends_clear_of_the_toolbar() -> None:
+    curves = charts.training_curves(ROWS)
+    assert curves.layout.margin.t >= charts.TOP_MARGIN  # subplot titles sit below the toolbar
+    counts = charts.class_counts(["maple_tree", "oak_tree"], [1, 2], [1, 1])
+    assert counts.layout.margin.t >= charts.TOP_MARGIN
+    assert counts.layout.legend.yanchor == "bottom"  # legend above the plot, below the toolbar
+    assert list(counts.data[0].x) == ["maple tree", "oak tree"]

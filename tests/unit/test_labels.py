@@ -16,3 +16,27 @@ from cifarkit.labels import parse_names
 ])
 def test_parse_names(text: str, names: list[str]) -> None:
     assert parse_names(text) == names
+
+
+def test_display_name_and_one_based_class_number() -> None:
+    from cifarkit.labels import class_number, display_name
+
+    assert display_name("maple_tree") == "maple tree"
+    assert display_name("large_man-made_outdoor_things") == "large man-made outdoor things"
+    assert class_number(5, 10) == "6 of 10"
+    assert class_number(0, 100) == "1 of 100"
+
+
+@pytest.mark.parametrize(("count", "text"), [(1, "1 epoch"), (0, "0 epochs"), (3, "3 epochs"),
+                                             (1200, "1,200 epochs")])
+def test_plural(count: int, text: str) -> None:
+    from cifarkit.formatting import plural
+
+    assert plural(count, "epoch") == text
+
+
+def test_plural_irregular() -> None:
+    from cifarkit.formatting import plural
+
+    assert (plural(1, "class", "classes"), plural(2, "class", "classes")) == ("1 class",
+                                                                             "2 classes")

@@ -66,3 +66,66 @@ def test_topk_bars_order_and_mark_the_true_class() -> None:
     assert list(bar.x) == [0.1, 0.2, 0.7]
     assert len(set(bar.marker.color)) == 2 and bar.marker.color[1] != bar.marker.color[0]
     assert len(set(charts.topk_bars(top).data[0].marker.color)) == 1
+
+
+def ticks_of(figure) -> list[str]:
+    return list(figure.layout.yaxis.ticktext)
+
+
+def test_accuracy_vs_cost_ticks_are_distinct_on_a_narrow_range_and_labels_not_clipped() -> None:
+    table = pd.DataFrame({"name": ["a", "b", "c"], "model": ["simple_cnn"] * 3,
+                          "data": ["CIFAR-10"] * 3, "status": ["completed"] * 3,
+                          "accuracy": [0.471, 0.476, 0.482], "train_seconds": [10.0, 20, 30]})
+    figure = charts.runs_scatter(table, "train_seconds")
+    texts = ticks_of(figure)
+    assert len(texts) >= 3 and len(set(texts)) == len(texts)
+    assert texts[:3] == ["46.5%", "47.0%", "47.5%"]
+    low, high = figure.layout.yaxis.range
+    assert low < 0.471 and high > 0.482 + 0.0015  # room above the top dot for its name
+    assert all(trace.cliponaxis is False for trace in figure.data)
+    x_low, x_high = figure.layout.xaxis.range
+    assert x_low < 10 and x_high > 30  # outer names are not cut at the plot's edges
+
+
+def test_value_axis_one_run_and_full_range() -> None:
+    single = charts.value_axis([0.5])
+    assert "50.0%" in single["ticktext"] and len(set(single["ticktext"])) >= 3
+    wide = charts.value_axis([0.1, 1.0], label_room=0.15)
+    assert wide["ticktext"][-1] == "100%" and wide["range"][1] > 1.0  # no "120%" tick
+    assert charts.value_axis([0.3, 0.34], percent=False)["ticktext"][0] == "0.30"
+
+
+def test_overlay_curves_of_close_accuracies_have_distinct_ticks_and_a_title_below_the_toolbar(
+) -> None:
+    curves = pd.DataFrame({"run": ["a", "a"], "epoch": [1, 2], "val_accuracy": [0.471, 0.482]})
+    figure = charts.overlay_curves(curves)
+    assert len(set(ticks_of(figure))) == len(ticks_of(figure)) >= 3
+    assert figure.layout.title.yref == "paper" and figure.layout.title.yanchor == "bottom"
+    assert figure.layout.margin.t > charts.TOP_MARGIN
+
+
+def test_bar_labels_stay_horizontal_outside_short_bars() -> None:
+    table = pd.DataFrame({"class": ["maple_tree", "oak_tree"], "accuracy": [0.02, 1.0],
+                          "support": [10, 10]})
+    for figure in (charts.per_class_bars(table),
+                   charts.topk_bars([("maple_tree", 0.97), ("oak_tree", 0.03)])):
+        bar = figure.data[0]
+        assert (bar.textangle, bar.textposition, bar.cliponaxis) == (0, "outside", False)
+        assert figure.layout.margin.r >= charts.BAR_TEXT_MARGIN  # room for "100%"
+
+
+def test_every_result_chart_shows_class_names_with_spaces() -> None:
+    table = pd.DataFrame({"class": ["maple_tree"], "accuracy": [0.5], "support": [3]})
+    assert list(charts.per_class_bars(table).data[0].y) == ["maple tree"]
+    heat = charts.confusion_heatmap(np.array([[2, 1], [0, 3]]), ["maple_tree", "oak_tree"])
+    assert list(heat.data[0].x) == ["maple tree", "oak tree"]
+    bars = charts.topk_bars([("maple_tree", 0.6), ("oak_tree", 0.4)], true_label="oak_tree")
+    assert list(bars.data[0].y) == ["oak tree", "maple tree"]
+    assert bars.data[0].marker.color[0] != bars.data[0].marker.color[1]  # true class marked
+
+
+def test_top_legends_and_titles_leave_room_for_the_toolbar() -> None:
+    trials = pd.DataFrame({"trial": [1, 2], "status": ["completed"] * 2, "score": [0.1, 0.2]})
+    for figure in (charts.trial_scores(trials), charts.per_class_bars(
+            pd.DataFrame({"class": ["a"], "accuracy": [0.5], "support": [1]}))):
+        assert figure.layout.margin.t >= charts.TOP_MARGIN
