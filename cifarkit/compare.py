@@ -106,6 +106,26 @@ def _table_row(run: Run) -> dict[str, object]:
     }
 
 
+def best_run(run_list: Sequence[Run]) -> Run | None:
+    """The run Predict should open with: the best completed run by test accuracy among runs
+    that have a model, the newest on a tie.
+
+    The newest run is often a 1-epoch trial from a search; a student should meet the best model
+    first. Without any scored completed run, the newest run with a model; None without models.
+    """
+    with_model = [run for run in run_list if run.has_model]
+    scored = [(accuracy, run) for run in with_model if run.status == "completed"
+              and isinstance(accuracy := run_scores(run).get("accuracy"), int | float)]
+    if scored:
+        return max(scored, key=lambda pair: (pair[0], _created(pair[1])))[1]
+    return max(with_model, key=_created, default=None)
+
+
+def _created(run: Run) -> float:
+    created = run.info.get("created")
+    return float(created) if isinstance(created, int | float) else float("-inf")
+
+
 def unique_names(run_list: Sequence[Run]) -> dict[str, str]:
     """run_id -> a name that tells runs apart in legends (two runs may share a name)."""
     counts = pd.Series([run.name for run in run_list]).value_counts()
