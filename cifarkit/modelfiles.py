@@ -9,7 +9,6 @@ and Keras 3 augmentation layers then stay active in the exported graph (random o
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import tempfile
 import time
@@ -184,21 +183,16 @@ def _write_run(model: keras.Model, predictions: Predictions, config: RunConfig,
                root: str | Path | None) -> runs.Run:
     """Fill a hidden staging folder, then rename it into place: the run appears complete or
     not at all (a half-written one would list as interrupted)."""
-    folder = runs.root_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=folder))
+    staging = jobs.staging_dir(runs.KIND, root)
     try:
         model.save(staging / rundir.BEST_MODEL)
         rundir.write_json_atomic(staging / rundir.STATUS,
                                  _status(model, predictions, save_test_results(staging,
                                                                               predictions)))
-        final = folder / jobs.new_job_id("imported")
-        os.rename(staging, final)
+        return jobs.adopt(runs.KIND, staging, "imported", config, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    config.save(final / rundir.CONFIG)  # last: list_runs only sees folders with a config
-    return runs.load(final, root)
 
 
 def _status(model: keras.Model, predictions: Predictions,

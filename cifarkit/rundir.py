@@ -165,3 +165,19 @@ def stop_requested(run_dir: Path) -> bool:
 
 def clear_stop(run_dir: Path) -> None:
     (run_dir / STOP).unlink(missing_ok=True)
+
+
+def resume_refusal(run_dir: Path) -> str | None:
+    """Why a worker must not resume this run, or None.
+
+    A scored run (eval.json) that trained epochs but whose checkpoint epoch is lost (status.json
+    blanked) or whose last.keras is gone would retrain from epoch 1 and replace its best model.
+    Checked by runs.resume and again by the worker (training.train) before it touches anything.
+    """
+    if not (run_dir / EVAL).is_file() or completed_epochs(run_dir) == 0:
+        return None
+    epoch = read_status(run_dir).get("checkpoint_epoch")
+    if epoch and (run_dir / LAST_MODEL).is_file():
+        return None
+    return (f"run {run_dir.name} was already scored ({EVAL}) and has no resume "
+            "checkpoint: resuming would retrain it from epoch 1 over its best model")

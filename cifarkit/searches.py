@@ -1,14 +1,14 @@
-"""Hyperparameter searches as OS processes: launch, list, progress, stop, resume, best, delete.
+"""Hyperparameter searches: the search kind of job (cifarkit.jobs), and reading its trials.
 
-A search runs like a training run (cifarkit.runs): its own worker process, a folder that is the
-only shared state (cifarkit.searchdir), a STOP file, and a dead worker shown as "interrupted".
-No Keras here, so the Tune page can poll progress cheaply.
+A search lives like a training run: its own worker process, a folder that is the only shared
+state (cifarkit.searchdir), a STOP file, and a dead worker shown as "interrupted". No Keras here,
+so the Tune page can poll progress cheaply.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,137 +16,44 @@ import pandas as pd
 
 from cifarkit import jobs, rundir, searchdir, settings
 from cifarkit.config import RunConfig
-from cifarkit.jobs import ACTIVE, RESUMABLE
+from cifarkit.jobs import ACTIVE, RESUMABLE, SearchError
 from cifarkit.tuneconfig import TuneConfig, config_for
 
-__all__ = ["ACTIVE", "RESUMABLE", "Search", "SearchError", "best_run_config", "create_search",
-           "delete_search", "launch_search", "list_damaged", "list_searches", "load_search",
-           "resume_search", "search_progress", "stop_search", "trial_run_config", "trials_table",
-           "wait_search"]
+__all__ = ["ACTIVE", "KIND", "RESUMABLE", "Search", "SearchError", "best_run_config",
+           "create_search", "delete_search", "launch_search", "list_damaged", "list_searches",
+           "load_search", "resume_search", "search_progress", "stop_search", "trial_run_config",
+           "trials_table", "wait_search"]
 FINISHED_TRIALS = ("completed", "failed")
 
 
-class SearchError(jobs.JobError):
-    """A search that does not exist or cannot do what was asked (e.g. resume a running one)."""
-
-
-KIND = jobs.JobKind("search", searchdir.TUNE, TuneConfig, SearchError)
-
-
 @dataclass
-class Search:
+class Search(jobs.Job):
     """A search directory as seen right now."""
 
-    search_id: str
-    path: Path
     config: TuneConfig
-    status: str  # queued | running | completed | failed | stopped | interrupted
-    info: dict[str, Any] = field(default_factory=dict)  # status.json
 
     @property
-    def name(self) -> str:
-        return self.config.name or self.search_id
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE
-
-    @property
-    def can_resume(self) -> bool:
-        return self.status in RESUMABLE
+    def search_id(self) -> str:
+        return self.job_id
 
 
-def root_dir(root: str | Path | None = None) -> Path:
-    return Path(root) if root is not None else settings.searches_dir()
+# keras-tuner reloads its oracle on resume (overwrite=False): finished trials are kept, and a
+# trial that was cut short runs again from its start with the same hyperparameters.
+KIND = jobs.JobKind(
+    "search", "searches", searchdir.TUNE, TuneConfig, SearchError, Search,
+    settings.searches_dir, label=lambda tune: tune.algorithm,
+    worker=("tune", "--search-dir"), log=searchdir.LOG)
 
-
-def create_search(tune: TuneConfig, root: str | Path | None = None) -> Path:
-    """Make searches/<id>/ with a validated tune.json and a queued status."""
-    tune.validate()
-    path = jobs.new_job_dir(root_dir(root), tune.algorithm)
-    tune.save(path / searchdir.TUNE)
-    return path
-
-
-def launch_search(tune: TuneConfig, root: str | Path | None = None) -> Search:
-    """Create a search and start its worker process; returns at once."""
-    path = create_search(tune, root)
-    start_worker(path)
-    return load_search(path, root)
-
-
-def start_worker(path: Path, resume: bool = False) -> int:
-    """Start `python -m cifarkit tune --search-dir ...` detached from this process."""
-    arguments = ["tune", "--search-dir", str(path.resolve())]
-    if resume:
-        arguments.append("--resume")
-    return jobs.spawn_worker(path, arguments, searchdir.LOG)
-
-
-def load_search(search: str | Path, root: str | Path | None = None) -> Search:
-    """A search by id, or by the path of its folder directly inside root (see jobs.job_dir).
-
-    A search whose tune.json cannot be read raises SearchError naming the damage.
-    """
-    path, config, info, status = jobs.open_job(search, root_dir(root), KIND)
-    return Search(path.name, path, config, status, info)
-
-
-def list_searches(root: str | Path | None = None) -> list[Search]:
-    """Every readable search, newest first; damaged ones are in list_damaged, not here."""
-    found = []
-    for path in jobs.job_dirs(root_dir(root), KIND):
-        try:
-            found.append(load_search(path, root))
-        except SearchError:
-            continue
-    return found
-
-
-def list_damaged(root: str | Path | None = None) -> list[jobs.Damaged]:
-    """Search folders whose tune.json cannot be read, with the reason (jobs.damaged_jobs)."""
-    return jobs.damaged_jobs(root_dir(root), KIND)
-
-
-def stop_search(search: str | Path, root: str | Path | None = None) -> Search:
-    """Ask a search to stop between batches; finished trials are kept and it can be resumed."""
-    current = load_search(search, root)
-    if not current.is_active:
-        raise SearchError(f"search {current.search_id} is {current.status}, not running")
-    rundir.request_stop(current.path)
-    return current
-
-
-def resume_search(search: str | Path, root: str | Path | None = None) -> Search:
-    """Continue a stopped, interrupted or failed search in a new process.
-
-    keras-tuner reloads its oracle (overwrite=False): finished trials are kept, and a trial that
-    was cut short is run again from its start with the same hyperparameters.
-    """
-    current = load_search(search, root)
-    if not current.can_resume:
-        raise SearchError(f"search {current.search_id} is {current.status}; only "
-                          f"{', '.join(RESUMABLE)} searches can be resumed")
-    rundir.clear_stop(current.path)
-    start_worker(current.path, resume=True)
-    return load_search(current.path, root)
-
-
-def wait_search(search: str | Path, timeout: float = 600.0,
-                root: str | Path | None = None) -> Search:
-    """Block until the search leaves queued/running (for the CLI and tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        current = load_search(search, root)
-        if not current.is_active:
-            return current
-        time.sleep(0.5)
-    raise TimeoutError(f"search {search} still active after {timeout:.0f} s")
-
-
-def delete_search(search: str | Path, root: str | Path | None = None) -> None:
-    """Remove a search directory, damaged ones included; an active search must be stopped first."""
-    jobs.delete_job(search, root_dir(root), KIND)
+root_dir = KIND.root
+create_search = partial(jobs.create, KIND)
+launch_search = partial(jobs.launch, KIND)
+load_search = partial(jobs.load, KIND)
+list_searches = partial(jobs.list_jobs, KIND)
+list_damaged = partial(jobs.list_damaged, KIND)
+stop_search = partial(jobs.stop, KIND)
+resume_search = partial(jobs.resume, KIND)
+wait_search = partial(jobs.wait, KIND)
+delete_search = partial(jobs.delete, KIND)
 
 
 def trials_table(search: Search | str | Path) -> pd.DataFrame:

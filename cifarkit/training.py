@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import datasets, failures, pipeline, rundir, runs
+from cifarkit import datasets, failures, jobs, pipeline, progress, rundir
 from cifarkit.config import RunConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
@@ -47,19 +47,21 @@ def train(run_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[s
     crashed run explains itself; a full disk ends it as failed with "disk full while saving …".
     """
     run_dir = Path(run_dir)
-    refusal = runs.resume_refusal(run_dir) if resume else None
+    refusal = rundir.resume_refusal(run_dir) if resume else None
     if refusal:  # checked before anything is written: a scored model is never retrained over
-        raise runs.RunError(refusal)
+        raise jobs.RunError(refusal)
     return failures.run_recorded(run_dir, lambda: _train(run_dir, resume, verbose))
 
 
 def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
-    failures.save_status(run_dir, status="running", **runs.process_identity(os.getpid()),
-                         started=time.time(), error=None, finished=None)
+    done_epochs = checkpoint_epoch(run_dir) if resume else 0
+    # Earlier attempts' training time carries over (ProgressWriter starts its clock there).
+    failures.save_status(run_dir, status="running", **jobs.process_identity(os.getpid()),
+                         started=time.time(), error=None, finished=None, epochs_run=done_epochs,
+                         train_seconds=_elapsed_so_far(run_dir) if resume else 0.0)
     config = RunConfig.load(run_dir / rundir.CONFIG).validate()
     configure_keras(config)
     data = prepare_data(config)
-    done_epochs = checkpoint_epoch(run_dir) if resume else 0
     model = _resume_or_build(run_dir, config, data, done_epochs > 0)
     if done_epochs == 0:
         rundir.reset_metrics(run_dir)
@@ -110,6 +112,13 @@ def checkpoint_epoch(run_dir: Path) -> int:
     if not (run_dir / rundir.LAST_MODEL).is_file():
         return 0
     return int(rundir.read_status(run_dir).get("checkpoint_epoch") or 0)
+
+
+def _elapsed_so_far(run_dir: Path) -> float:
+    """Training seconds recorded by earlier attempts, a killed one's last batch line included."""
+    recorded = progress.elapsed_seconds(rundir.read_status(run_dir), rundir.epoch_rows(run_dir),
+                                        rundir.latest_batch(run_dir), time.time(), active=False)
+    return round(recorded or 0.0, 3)
 
 
 def _resume_or_build(run_dir: Path, config: RunConfig, data: PreparedData,
@@ -173,8 +182,9 @@ def _callbacks(config: RunConfig, run_dir: Path,
                progress: ProgressWriter) -> list[keras.callbacks.Callback]:
     options = config.callbacks
     # The resume checkpoint is saved before the epoch is logged: a kill in between re-runs the
-    # epoch rather than resuming from a checkpoint that was never written.
-    callbacks: list[keras.callbacks.Callback] = [ResumeCheckpoint(run_dir), progress]
+    # epoch rather than resuming from a checkpoint that was never written. Both checkpoints skip
+    # an epoch that a stop cut short (progress.cut_short), so a resume trains it again.
+    callbacks: list[keras.callbacks.Callback] = [ResumeCheckpoint(run_dir, progress), progress]
     if options.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=options.early_stopping_monitor, patience=options.early_stopping_patience,
@@ -184,18 +194,21 @@ def _callbacks(config: RunConfig, run_dir: Path,
             monitor="val_loss", factor=options.reduce_lr_factor,
             patience=options.reduce_lr_patience, min_lr=1e-6))
     callbacks.append(BestCheckpoint(run_dir, options.checkpoint,
-                                    rundir.best_validation_accuracy(run_dir)))
+                                    rundir.best_validation_accuracy(run_dir), progress))
     return callbacks
 
 
 class ResumeCheckpoint(keras.callbacks.Callback):
-    """Replaces last.keras atomically after every epoch and records which epoch it holds."""
+    """Replaces last.keras atomically after every whole epoch and records which epoch it holds."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, progress: ProgressWriter) -> None:
         super().__init__()
         self.run_dir = run_dir
+        self.progress = progress
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.progress.cut_short:
+            return
         failures.save_atomic(self.run_dir / rundir.LAST_MODEL, "the resume checkpoint",
                              self.model.save)
         failures.save_status(self.run_dir, checkpoint_epoch=epoch + 1)
@@ -208,13 +221,17 @@ class BestCheckpoint(keras.callbacks.Callback):
     model; this one keeps the previous best until the new one is whole.
     """
 
-    def __init__(self, run_dir: Path, best_only: bool, best_so_far: float | None) -> None:
+    def __init__(self, run_dir: Path, best_only: bool, best_so_far: float | None,
+                 progress: ProgressWriter) -> None:
         super().__init__()
         self.path = run_dir / rundir.BEST_MODEL
         self.best_only = best_only
         self.best = best_so_far
+        self.progress = progress
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.progress.cut_short:  # its score belongs to no logged epoch
+            return
         score = (logs or {}).get("val_accuracy")
         if self.best_only:
             if score is None or not (self.best is None or score > self.best):  # NaN: no
@@ -224,17 +241,37 @@ class BestCheckpoint(keras.callbacks.Callback):
 
 
 class ProgressWriter(keras.callbacks.Callback):
-    """Appends epoch and (throttled) batch progress to metrics.jsonl and honours the stop file."""
+    """Appends epoch and (throttled) batch progress to metrics.jsonl and honours the stop file.
+
+    A stop seen before an epoch's last batch cuts that epoch short (cut_short): Keras still ends
+    it with validation and on_epoch_end, but it is neither logged nor counted, and status keeps
+    how far it got (partial_epoch, partial_batches); a resume trains it again from its start.
+    Time runs on one clock across attempts: train_seconds (status) and `elapsed` (rows) start
+    from the train_seconds found in status.json, so a resumed run keeps its earlier time.
+    """
 
     def __init__(self, run_dir: Path, steps_per_epoch: int) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.steps = steps_per_epoch
         self.stopped = False
-        self.train_seconds = rundir.read_status(run_dir).get("train_seconds") or 0.0
+        self.cut_short = False
+        self.elapsed_before = rundir.read_status(run_dir).get("train_seconds") or 0.0
+        self._fit_start = time.perf_counter()
         self._epoch_start = 0.0
         self._last_report = 0.0
         self._epoch = 0
+        self._batches = 0
+
+    def elapsed(self) -> float:
+        """Training seconds of this run so far, earlier attempts included."""
+        return round(self.elapsed_before + time.perf_counter() - self._fit_start, 3)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._fit_start = time.perf_counter()
+        failures.save_status(self.run_dir, training_started=time.time(),
+                             elapsed_before=round(self.elapsed_before, 3),
+                             steps_per_epoch=self.steps, partial_epoch=None, partial_batches=None)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
@@ -246,21 +283,32 @@ class ProgressWriter(keras.callbacks.Callback):
             self._last_report = now
             self._append({
                 "kind": "batch", "epoch": self._epoch, "step": batch + 1, "steps": self.steps,
-                "seconds": round(now - self._epoch_start, 3), **_floats(logs)})
+                "seconds": round(now - self._epoch_start, 3), "elapsed": self.elapsed(),
+                **_floats(logs)})
         if rundir.stop_requested(self.run_dir):
             self.stopped = True
+            self.cut_short = batch + 1 < self.steps
+            self._batches = batch + 1
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        seconds = time.perf_counter() - self._epoch_start
-        self.train_seconds += seconds
-        row = {"kind": "epoch", "epoch": epoch + 1, "seconds": round(seconds, 3),
+        if self.cut_short:
+            return
+        row = {"kind": "epoch", "epoch": epoch + 1,
+               "seconds": round(time.perf_counter() - self._epoch_start, 3),
+               "elapsed": self.elapsed(),
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-               "partial": self.stopped, **_floats(logs)}
+               **_floats(logs)}
         self._append(row)
-        failures.save_status(self.run_dir, epochs_run=epoch + 1,
-                             train_seconds=round(self.train_seconds, 3),
+        failures.save_status(self.run_dir, epochs_run=epoch + 1, train_seconds=row["elapsed"],
                              peak_memory_mb=peak_memory_mb())
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """The clock stops (testing is not training) and a cut-short epoch is recorded."""
+        changes: dict[str, Any] = {"train_seconds": self.elapsed(), "training_started": None}
+        if self.cut_short:
+            changes.update(partial_epoch=self._epoch, partial_batches=self._batches)
+        failures.save_status(self.run_dir, **changes)
 
     def _append(self, row: dict[str, Any]) -> None:
         with failures.saving("the training progress", self.run_dir / rundir.METRICS):

@@ -18,7 +18,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from cifarkit import failures, pipeline, rundir, runs, searchdir, training
+from cifarkit import failures, jobs, pipeline, rundir, searchdir, training
 from cifarkit.config import RunConfig
 from cifarkit.models.builder import build_model
 from cifarkit.tuneconfig import TuneConfig, config_for
@@ -177,7 +177,7 @@ def search(search_dir: str | Path, resume: bool = False, verbose: int = 2) -> di
 
 
 def _search_or_stop(search_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
-    failures.save_status(search_dir, status="running", **runs.process_identity(os.getpid()),
+    failures.save_status(search_dir, status="running", **jobs.process_identity(os.getpid()),
                          started=time.time(), error=None, finished=None)
     try:
         return _search(search_dir, resume, verbose)

@@ -4,7 +4,7 @@
 predictions.npz, eval.json and a real, tiny model.keras) under settings.runs_dir(), which the
 root conftest points at a per-test folder. Active runs get a live stand-in worker process (a
 sleeping Python whose pid the status records, as jobs._worker_alive requires), killed at
-teardown. `fake_worker` makes runs.start_worker spawn such stand-ins instead of real training.
+teardown. `fake_worker` makes jobs.start_worker spawn such stand-ins instead of real training.
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ def shown_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, np.ndarray]
 
 @pytest.fixture
 def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    """runs.start_worker launches a sleeping stand-in instead of training; yields the commands.
+    """jobs.start_worker launches a sleeping stand-in instead of training; yields the commands.
 
     The real start_worker code still runs (status queued, pid recorded, log opened), so a test of
     Resume sees on disk exactly what a real resume writes, without TensorFlow in a subprocess.

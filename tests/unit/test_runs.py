@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarkit import rundir, runs, settings
+from cifarkit import jobs, rundir, runs, settings
 from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig, TrainingConfig
 
 
@@ -58,7 +58,7 @@ def test_a_recycled_pid_of_another_program_is_not_the_worker() -> None:
     run_dir = runs.create(tiny_config())
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        identity = runs.process_identity(other.pid)
+        identity = jobs.process_identity(other.pid)
         rundir.update_status(run_dir, status="running", **identity)
         assert runs.load(run_dir).status == "running"  # the recorded process itself is alive
         rundir.update_status(run_dir, pid_started=identity["pid_started"] - 1)
@@ -71,7 +71,7 @@ def test_a_recycled_pid_of_another_program_is_not_the_worker() -> None:
 def test_a_foreground_training_process_counts_as_running() -> None:
     """`python -m cifarkit train --source ...` names no run dir on its command line."""
     run_dir = runs.create(tiny_config())
-    rundir.update_status(run_dir, status="running", **runs.process_identity(os.getpid()))
+    rundir.update_status(run_dir, status="running", **jobs.process_identity(os.getpid()))
     assert runs.load(run_dir).status == "running"
 
 
