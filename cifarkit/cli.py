@@ -8,14 +8,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cifarkit import runs
+from cifarkit import jobs, runs, searches
 from cifarkit.config import RunConfig, load_json_object, set_dotted
+from cifarkit.searches import Search
 from cifarkit.tuneconfig import TuneConfig
-
-if TYPE_CHECKING:
-    from cifarkit.searches import Search
 
 # Train flags: flag -> (dotted config field, type). One table instead of one block per flag.
 TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
@@ -46,6 +44,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
     "--contrast": ("augment.contrast", float),
     "--brightness": ("augment.brightness", float),
 }
+DATA_FLAGS = {flag: entry for flag, entry in TRAIN_FLAGS.items() if entry[0].startswith("data.")}
 TRAIN_SWITCHES: dict[str, str] = {
     "--hflip": "augment.horizontal_flip",
     "--vflip": "augment.vertical_flip",
@@ -77,12 +76,18 @@ def _add_train(commands: Any) -> None:
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--detach", action="store_true",
                        help="start the run in the background and return its id")
-    for flag, (dotted, kind) in TRAIN_FLAGS.items():
-        train.add_argument(flag, dest=dotted, type=kind, default=None, help=f"sets {dotted}")
+    _add_config_flags(train, TRAIN_FLAGS)
     for flag, dotted in TRAIN_SWITCHES.items():
         train.add_argument(flag, dest=dotted, action=argparse.BooleanOptionalAction,
                            default=None, help=f"sets {dotted}")
     train.set_defaults(handler=cmd_train)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser,
+                      flags: dict[str, tuple[str, Any]]) -> None:
+    """One option per config field (train's table), read back by config_from_args."""
+    for flag, (dotted, kind) in flags.items():
+        parser.add_argument(flag, dest=dotted, type=kind, default=None, help=f"sets {dotted}")
 
 
 def _add_evaluate(commands: Any) -> None:
@@ -104,13 +109,18 @@ def _add_predict(commands: Any) -> None:
 
 def _add_runs(commands: Any) -> None:
     parser = commands.add_parser("runs", help="list, stop, resume or delete runs")
-    actions = parser.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="every run with its status").set_defaults(handler=cmd_runs_list)
-    for action, handler in (("stop", cmd_runs_stop), ("resume", cmd_runs_resume),
-                            ("delete", cmd_runs_delete)):
-        sub = actions.add_parser(action, help=f"{action} a run")
-        sub.add_argument("run", help="run id or directory")
-        sub.set_defaults(handler=handler)
+    _add_job_verbs(parser.add_subparsers(dest="action", required=True), runs.KIND)
+
+
+def _add_job_verbs(actions: Any, kind: jobs.JobKind) -> None:
+    """list, stop, resume and delete: the same verbs for every kind of job (runs, tune)."""
+    actions.add_parser("list", help=f"every {kind.noun} with its status").set_defaults(
+        handler=cmd_jobs_list, kind=kind)
+    for action, handler in (("stop", cmd_job_stop), ("resume", cmd_job_resume),
+                            ("delete", cmd_job_delete)):
+        sub = actions.add_parser(action, help=f"{action} a {kind.noun}")
+        sub.add_argument("job", metavar=kind.noun, help=f"{kind.noun} id or directory")
+        sub.set_defaults(handler=handler, kind=kind)
 
 
 def _add_datasets(commands: Any) -> None:
@@ -121,6 +131,18 @@ def _add_datasets(commands: Any) -> None:
     download = actions.add_parser("download", help="fetch an official CIFAR archive")
     download.add_argument("name", choices=["cifar10", "cifar100"])
     download.set_defaults(handler=cmd_datasets_download)
+    export = actions.add_parser(
+        "export", help="write a dataset as TFRecord shards and a manifest",
+        description="Write the dataset that train's data flags describe (source, labels, "
+        "classes, caps) into a new or empty folder as train/test TFRecord shards and "
+        "manifest.json. Train on it with: train --source tfrecord --data-path DIR.")
+    export.add_argument("--format", choices=["tfrecord"], default="tfrecord",
+                        help="file format (tfrecord, the only one)")
+    export.add_argument("--out", type=Path, required=True,
+                        help="folder to create (or an empty one); never overwritten")
+    export.add_argument("--config", type=Path, help="RunConfig JSON whose data section to use")
+    _add_config_flags(export, DATA_FLAGS)
+    export.set_defaults(handler=cmd_datasets_export)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -134,6 +156,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.run_dir:
+        _worker_dir(runs.KIND, args.run_dir)  # a job folder, checked before TensorFlow loads
     config = None if args.run_dir else config_from_args(args)  # fail fast, before TensorFlow loads
     from cifarkit import training
 
@@ -149,6 +173,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     status = training.train(run_dir, verbose=1)
     _print_status(status)
     return 0 if status.get("status") in ("completed", "stopped") else 1
+
+
+def _worker_dir(kind: jobs.JobKind, path: Path) -> Path:
+    """The folder a worker was told to run: a job folder by jobs.job_dir's rules (an id, its
+    config inside), wherever its root is; kind.error, one line, for anything else."""
+    return jobs.job_dir(kind, path, path.parent)
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -219,31 +249,53 @@ def _run_classes(run: runs.Run) -> Any:
     return evaluation.Predictions.load(run.path / "predictions.npz")
 
 
-def cmd_runs_list(args: argparse.Namespace) -> int:
-    header = f"{'run':44} {'status':12} {'epochs':>6} {'accuracy':>8}"
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    """One line per job, newest first; a damaged one shows as damaged with the reason, so it
+    can be seen and deleted."""
+    header, width, row = JOB_LISTS[args.kind.noun]
     print(header)
-    for run in runs.list_runs():
-        accuracy = run.info.get("test_accuracy")
-        shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "-"
-        print(f"{run.run_id:44} {run.status:12} {run.info.get('epochs_run', 0):>6} {shown:>8}")
+    found = [*jobs.list_jobs(args.kind), *jobs.list_damaged(args.kind)]
+    for job in sorted(found, key=lambda job: job.job_id, reverse=True):
+        details = job.reason if isinstance(job, jobs.Damaged) else row(job)
+        print(f"{job.job_id:{width}} {job.status:12} {details}")
     return 0
 
 
-def cmd_runs_stop(args: argparse.Namespace) -> int:
-    run = runs.stop(args.run)
-    print(f"asked run {run.run_id} to stop; it stops after the current batch")
+def _run_columns(run: runs.Run) -> str:
+    accuracy = run.info.get("test_accuracy")
+    shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else "-"
+    return f"{run.info.get('epochs_run', 0):>6} {shown:>8}"
+
+
+def _search_columns(search: Search) -> str:
+    progress = searches.search_progress(search)
+    best = progress["best"] or {}
+    trials = f"{progress['finished']}/{progress['planned']}"
+    return f"{trials:>8} {_score_text(best.get('score')):>8}"
+
+
+# `runs list` / `tune list`: kind noun -> (header, id column width, the kind's own columns).
+JOB_LISTS = {
+    "run": (f"{'run':44} {'status':12} {'epochs':>6} {'accuracy':>8}", 44, _run_columns),
+    "search": (f"{'search':36} {'status':12} {'trials':>8} {'best':>8}", 36, _search_columns),
+}
+
+
+def cmd_job_stop(args: argparse.Namespace) -> int:
+    job = jobs.stop(args.kind, args.job)
+    print(f"asked {args.kind.noun} {job.job_id} to stop; it stops after the current batch")
     return 0
 
 
-def cmd_runs_resume(args: argparse.Namespace) -> int:
-    run = runs.resume(args.run)
-    print(f"resumed run {run.run_id}")
+def cmd_job_resume(args: argparse.Namespace) -> int:
+    job = jobs.resume(args.kind, args.job)
+    print(f"resumed {args.kind.noun} {job.job_id}")
     return 0
 
 
-def cmd_runs_delete(args: argparse.Namespace) -> int:
-    runs.delete(args.run)
-    print(f"deleted run {args.run}")
+def cmd_job_delete(args: argparse.Namespace) -> int:
+    jobs.delete(args.kind, args.job)
+    print(f"deleted {args.kind.noun} {args.job}")
     return 0
 
 
@@ -251,7 +303,8 @@ def cmd_datasets_list(args: argparse.Namespace) -> int:
     from cifarkit import datasets
 
     for info in datasets.catalog():
-        where = info.location or ("not downloaded" if info.key != "folder" else "your images")
+        where = info.location or ("not downloaded" if info.key in datasets.ARCHIVE_SOURCES
+                                  else "give its path")
         if info.problem:
             where = f"BROKEN: {where} {info.problem}"
         classes = f"{info.num_classes} classes" if info.num_classes else "any classes"
@@ -265,6 +318,30 @@ def cmd_datasets_download(args: argparse.Namespace) -> int:
     path = datasets.ensure_archive(args.name, progress=_print_progress)
     print(f"\n{args.name} is at {path}")
     return 0
+
+
+def cmd_datasets_export(args: argparse.Namespace) -> int:
+    """Load what the data flags describe and write it as a TFRecord folder."""
+    data = config_from_args(args).data  # fail fast, before TensorFlow loads
+    from cifarkit import datasets
+
+    out = datasets.check_export_target(args.out)  # refused before anything is loaded
+    dataset = datasets.load(data, progress=_print_progress)
+    export = datasets.export_tfrecords(dataset, out, data.source, progress=_print_export_progress)
+    manifest = export.manifest
+    side = manifest.image_size
+    print(f"exported {dataset.name}: {manifest.counts['train']:,} train and "
+          f"{manifest.counts['test']:,} test images ({side}×{side}) in "
+          f"{sum(manifest.shards.values())} shards, {export.size_bytes / 1e6:.1f} MB, to "
+          f"{export.folder}")
+    print(f"train on it: python -m cifarkit train --source tfrecord --data-path {export.folder}")
+    return 0
+
+
+def _print_export_progress(split: str, done: int, total: int) -> None:
+    sys.stdout.write(f"\r{split}: {done:,} of {total:,} images".ljust(60))  # over a download bar
+    sys.stdout.write("\n" if done == total else "")
+    sys.stdout.flush()
 
 
 def _print_progress(done: int, total: int | None) -> None:
@@ -346,13 +423,7 @@ def _add_tune(commands: Any) -> None:
                           metavar=flag[2:].upper().replace("-", "_"))
     tune.set_defaults(handler=cmd_tune)
     actions = tune.add_subparsers(dest="action", required=False)
-    actions.add_parser("list", help="every search with its status").set_defaults(
-        handler=cmd_tune_list)
-    for action, handler in (("stop", cmd_tune_stop), ("resume", cmd_tune_resume),
-                            ("delete", cmd_tune_delete)):
-        sub = actions.add_parser(action, help=f"{action} a search")
-        sub.add_argument("search", help="search id or directory")
-        sub.set_defaults(handler=handler)
+    _add_job_verbs(actions, searches.KIND)
     best = actions.add_parser("best", help="the best trial as a RunConfig (save or train it)")
     best.add_argument("search", help="search id or directory")
     best.add_argument("--save", type=Path, help="write the RunConfig JSON here")
@@ -372,13 +443,12 @@ def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     if args.search_dir:
+        _worker_dir(searches.KIND, args.search_dir)
         from cifarkit import tuning
 
         status = tuning.search(args.search_dir, resume=args.resume, verbose=2)
         return 0 if status.get("status") in ("completed", "stopped") else 1
     tune = tune_config_from_args(args)  # fail fast, before TensorFlow loads
-    from cifarkit import searches
-
     search = searches.launch_search(tune)
     print(f"started search {search.search_id} in {search.path}")
     if args.detach:
@@ -395,8 +465,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def _follow_search(search: Search) -> Search:
     """Print each trial as it finishes until the worker process ends."""
-    from cifarkit import searches
-
     shown = 0
     while True:
         progress = searches.search_progress(search)
@@ -410,8 +478,6 @@ def _follow_search(search: Search) -> Search:
 
 
 def _print_search_summary(search: Search) -> None:
-    from cifarkit import searches
-
     progress = searches.search_progress(search)
     print(f"status: {progress['status']} ({progress['finished']} of {progress['planned']} "
           "trials finished)")
@@ -430,46 +496,7 @@ def _score_text(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else "-"
 
 
-def cmd_tune_list(args: argparse.Namespace) -> int:
-    from cifarkit import searches
-
-    print(f"{'search':36} {'status':12} {'trials':>8} {'best':>8}")
-    for search in searches.list_searches():
-        progress = searches.search_progress(search)
-        best = progress["best"] or {}
-        trials = f"{progress['finished']}/{progress['planned']}"
-        print(f"{search.search_id:36} {search.status:12} {trials:>8} "
-              f"{_score_text(best.get('score')):>8}")
-    return 0
-
-
-def cmd_tune_stop(args: argparse.Namespace) -> int:
-    from cifarkit import searches
-
-    search = searches.stop_search(args.search)
-    print(f"asked search {search.search_id} to stop; it stops after the current batch")
-    return 0
-
-
-def cmd_tune_resume(args: argparse.Namespace) -> int:
-    from cifarkit import searches
-
-    search = searches.resume_search(args.search)
-    print(f"resumed search {search.search_id}")
-    return 0
-
-
-def cmd_tune_delete(args: argparse.Namespace) -> int:
-    from cifarkit import searches
-
-    searches.delete_search(args.search)
-    print(f"deleted search {args.search}")
-    return 0
-
-
 def cmd_tune_best(args: argparse.Namespace) -> int:
-    from cifarkit import searches
-
     config = searches.best_run_config(args.search)
     print(config.to_json())
     if args.save:

@@ -21,8 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cifarkit import rundir
 from cifarkit.config import check_types
@@ -279,6 +280,26 @@ def delete(kind: JobKind, job: str | Path, root: str | Path | None = None) -> No
     if status in ACTIVE or (status == DAMAGED and alive):
         raise kind.error(f"{kind.noun} {path.name} is {status}: stop it before deleting")
     shutil.rmtree(path)
+
+
+class Lifecycle(NamedTuple):
+    """The lifecycle bound to one kind, in this order: what runs and searches export."""
+
+    create: Callable[..., Path]
+    launch: Callable[..., Any]
+    load: Callable[..., Any]
+    list: Callable[..., list[Any]]
+    list_damaged: Callable[..., list[Damaged]]
+    stop: Callable[..., Any]
+    resume: Callable[..., Any]
+    wait: Callable[..., Any]
+    delete: Callable[..., None]
+
+
+def lifecycle(kind: JobKind) -> Lifecycle:
+    """Every lifecycle function with the kind filled in (runs.load(id) is load(runs.KIND, id))."""
+    return Lifecycle(*(partial(verb, kind) for verb in (
+        create, launch, load, list_jobs, list_damaged, stop, resume, wait, delete)))
 
 
 def effective_status(kind: JobKind, path: Path, info: dict[str, Any]) -> str:

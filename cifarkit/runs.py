@@ -7,7 +7,6 @@ UI crash cannot lose a run; the run directory (cifarkit.rundir) is the only shar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 from cifarkit import jobs, rundir, settings
 from cifarkit.config import RunConfig
@@ -42,13 +41,6 @@ KIND = jobs.JobKind(
     log=rundir.LOG, finished_marker=rundir.EVAL, resume_refusal=rundir.resume_refusal)
 
 root_dir = KIND.root
-create = partial(jobs.create, KIND)
-launch = partial(jobs.launch, KIND)
-load = partial(jobs.load, KIND)
-list_runs = partial(jobs.list_jobs, KIND)
-list_damaged = partial(jobs.list_damaged, KIND)
-stop = partial(jobs.stop, KIND)
-resume = partial(jobs.resume, KIND)
-wait = partial(jobs.wait, KIND)
-delete = partial(jobs.delete, KIND)
+(create, launch, load, list_runs, list_damaged, stop, resume, wait,
+ delete) = jobs.lifecycle(KIND)
 

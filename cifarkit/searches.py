@@ -8,7 +8,6 @@ so the Tune page can poll progress cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +44,8 @@ KIND = jobs.JobKind(
     worker=("tune", "--search-dir"), log=searchdir.LOG)
 
 root_dir = KIND.root
-create_search = partial(jobs.create, KIND)
-launch_search = partial(jobs.launch, KIND)
-load_search = partial(jobs.load, KIND)
-list_searches = partial(jobs.list_jobs, KIND)
-list_damaged = partial(jobs.list_damaged, KIND)
-stop_search = partial(jobs.stop, KIND)
-resume_search = partial(jobs.resume, KIND)
-wait_search = partial(jobs.wait, KIND)
-delete_search = partial(jobs.delete, KIND)
+(create_search, launch_search, load_search, list_searches, list_damaged, stop_search,
+ resume_search, wait_search, delete_search) = jobs.lifecycle(KIND)
 
 
 def trials_table(search: Search | str | Path) -> pd.DataFrame:

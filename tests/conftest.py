@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import os
 import random
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,18 @@ def shared_data_dir() -> Path | None:
     """The folder with the real CIFAR sample archives (CIFARKIT_DATA_DIR), if it is there."""
     value = os.environ.get("CIFARKIT_DATA_DIR")
     return Path(value) if value and Path(value).is_dir() else None
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 240.0,
+             what: str = "condition") -> None:
+    """Poll until predicate() is true (a worker process writes what it is waited on); the
+    timeout is only a cap for a hung worker, never an assertion about speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def class_zip(classes: tuple[str, ...], per_class: int = 3, seed: int = 0) -> bytes:
@@ -59,3 +73,8 @@ def cifar10_archive() -> Path:
 @pytest.fixture
 def cifar100_archive() -> Path:
     return _archive("cifar-100-python.tar.gz")
+
+
+# Fabricated runs and stand-in workers for every test folder (unit, app, reliability): defined
+# with the page tests, registered here once.
+from tests.app.conftest import fake_worker, run_factory  # noqa: E402, F401

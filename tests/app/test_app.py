@@ -8,16 +8,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import REPO_ROOT, STATUSES, assert_clean, page_path
+from tests.app.conftest import REPO_ROOT, STATUSES, assert_clean, open_page, page_path
 
 APP = page_path("app.py")
 PAGES = {"pages/data.py": "Data", "pages/train.py": "Train", "pages/tune.py": "Tune"}
 
 
 def open_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert_clean(at)
-    return at
+    return open_page(APP, 120)
 
 
 def test_app_opens_on_home_with_working_page_links() -> None:

@@ -10,15 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from cifarkit import evaluation, gradcam, predict, rundir, runs
 from cifarkit.labels import CIFAR100_COARSE_LABELS
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
+from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
 
 PAGE = page_path("pages/errors.py")
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert_clean(at)
-    return at
 
 
 def predictions(run: runs.Run) -> evaluation.Predictions:
@@ -34,13 +28,13 @@ def chart(at: AppTest, index: int) -> dict:
 
 
 def test_without_runs_the_page_says_so() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     assert "No finished runs" in at.info[0].value
 
 
 def test_only_scored_runs_are_offered(run_factory) -> None:
     made = {status: run_factory(status) for status in STATUSES}
-    at = open_page()
+    at = open_page(PAGE)
     offered = at.selectbox(key="errors_run").options
     assert len(offered) == 2
     assert any(made["completed"].name in label for label in offered)
@@ -50,7 +44,7 @@ def test_only_scored_runs_are_offered(run_factory) -> None:
 def test_sections_show_the_run(run_factory) -> None:
     run = run_factory("completed", cifar100=True, num_classes=6)
     pred = predictions(run)
-    at = open_page()
+    at = open_page(PAGE)
     assert at.metric[0].value == f"{evaluation.summary_metrics(pred)['accuracy']:.1%}"
     bars = chart(at, 0)["data"][0]
     table = evaluation.per_class_table(pred)
@@ -65,7 +59,7 @@ def test_sections_show_the_run(run_factory) -> None:
 def test_switching_class_shows_its_misclassified_images(run_factory) -> None:
     run = run_factory("completed", accuracy=0.5)
     pred = predictions(run)
-    at = open_page()
+    at = open_page(PAGE)
     key = f"errors_true_{run.run_id}_fine"
     for name in pred.class_names:
         at.selectbox(key=key).set_value(name).run()
@@ -82,7 +76,7 @@ def test_switching_class_shows_its_misclassified_images(run_factory) -> None:
 def test_selecting_a_confused_pair_filters_the_gallery(run_factory) -> None:
     run = run_factory("completed", accuracy=0.3)
     pairs = evaluation.most_confused_pairs(predictions(run), top=15)
-    at = open_page()
+    at = open_page(PAGE)
     row = 1
     at.session_state[f"errors_pairs_{run.run_id}_fine"] = {
         "selection": {"rows": [row], "columns": [], "cells": []}}
@@ -104,7 +98,7 @@ def test_selecting_a_confused_pair_filters_the_gallery(run_factory) -> None:
 def test_coarse_toggle_scores_superclasses(run_factory) -> None:
     run = run_factory("completed", cifar100=True, num_classes=6, accuracy=0.4)
     coarse = evaluation.coarse_predictions(predictions(run))
-    at = open_page()
+    at = open_page(PAGE)
     at.toggle(key="errors_coarse").set_value(True).run()
     assert_clean(at)
     assert at.metric[0].value == f"{evaluation.summary_metrics(coarse)['accuracy']:.1%}"
@@ -120,14 +114,14 @@ def test_coarse_toggle_scores_superclasses(run_factory) -> None:
 
 def test_no_coarse_toggle_for_cifar10(run_factory) -> None:
     run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     assert "errors_coarse" not in [toggle.key for toggle in at.toggle]
 
 
 @pytest.mark.parametrize("normalized", [False, True])
 def test_normalized_matrix_rows_sum_to_one(run_factory, normalized: bool) -> None:
     run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     at.toggle(key="errors_normalized").set_value(normalized).run()
     assert_clean(at)
     rows = chart(at, 1)["data"][0]["z"]
@@ -141,7 +135,7 @@ def test_normalized_matrix_rows_sum_to_one(run_factory, normalized: bool) -> Non
 def test_unreadable_predictions_give_a_message_not_a_crash(run_factory) -> None:
     run = run_factory("completed")
     (run.path / rundir.PREDICTIONS).write_bytes(b"not an npz file")
-    at = open_page()
+    at = open_page(PAGE)
     assert "cannot be read" in at.error[0].value
 
 
@@ -156,7 +150,7 @@ def test_gradcam_gallery_shows_what_misled_the_model(run_factory, shown_images,
                                                      monkeypatch) -> None:
     run = run_factory("completed", conv=True, accuracy=0.5, test_images=24)
     pred = predictions(run)
-    at = open_page()
+    at = open_page(PAGE)
     key = f"errors_true_{run.run_id}_fine"
     wrong = evaluation.misclassified(pred, pred.class_names.index(at.selectbox(key=key).value))
     assert len(wrong) >= 2
@@ -191,7 +185,7 @@ def test_gradcam_in_the_superclass_view_explains_the_fine_classes(run_factory,
                                                                   shown_images) -> None:
     run = run_factory("completed", conv=True, cifar100=True, num_classes=6, accuracy=0.4)
     fine = predictions(run)
-    at = open_page()
+    at = open_page(PAGE)
     at.toggle(key="errors_coarse").set_value(True).run()
     shown_images.clear()
     at.toggle(key="errors_gradcam").set_value(True).run()
@@ -206,7 +200,7 @@ def test_gradcam_in_the_superclass_view_explains_the_fine_classes(run_factory,
 
 def test_gradcam_toggle_on_a_model_without_convolutions(run_factory) -> None:
     run_factory("completed", accuracy=0.5)
-    at = open_page()
+    at = open_page(PAGE)
     at.toggle(key="errors_gradcam").set_value(True).run()
     assert_clean(at)
     assert "no convolutional layer" in at.info[0].value

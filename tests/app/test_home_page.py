@@ -15,18 +15,13 @@ from streamlit.testing.v1 import AppTest
 
 from cifarkit import datasets, settings
 from cifarkit.config import DataConfig
-from tests.app.conftest import STATUSES, assert_clean, mark_imported, page_path
+from tests.app.conftest import STATUSES, assert_clean, mark_imported, open_page, page_path
 
 PAGE = page_path("pages/home.py")
 
 
 def open_home(data_config: DataConfig | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    if data_config is not None:
-        at.session_state["data_config"] = data_config
-    at.run()
-    assert_clean(at)
-    return at
+    return open_page(PAGE, 90, **({} if data_config is None else {"data_config": data_config}))
 
 
 def texts(elements) -> str:

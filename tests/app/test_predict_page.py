@@ -10,16 +10,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cifarkit import gradcam, predict, rundir, runs
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path
+from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
 
 PAGE = page_path("pages/predict.py")
 SHOWN = 180  # pixels the page enlarges pictures and heatmaps to (pages/predict.SHOWN_SIZE)
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert_clean(at)
-    return at
 
 
 def png_bytes(seed: int = 0, size: tuple[int, int] = (48, 64), mode: str = "RGB") -> bytes:
@@ -46,13 +40,13 @@ def bars(at: AppTest, index: int) -> list[tuple[str, float]]:
 
 
 def test_without_models_the_page_says_so() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     assert "No trained model" in at.info[0].value
 
 
 def test_only_runs_with_a_model_and_predictions_are_offered(run_factory) -> None:
     made = {status: run_factory(status) for status in STATUSES}
-    at = open_page()
+    at = open_page(PAGE)
     offered = at.multiselect(key="predict_runs").options
     assert len(offered) == 2
     assert any(made["completed"].name in label for label in offered)
@@ -61,7 +55,7 @@ def test_only_runs_with_a_model_and_predictions_are_offered(run_factory) -> None
 
 def test_uploaded_png_gets_top5_bars(run_factory) -> None:
     run = run_factory("completed", cifar100=True, num_classes=6)
-    at = open_page()
+    at = open_page(PAGE)
     data = png_bytes()
     at.file_uploader(key="predict_upload").upload("street.png", data, "image/png").run()
     assert_clean(at)
@@ -76,7 +70,7 @@ def test_uploaded_png_gets_top5_bars(run_factory) -> None:
 
 def test_broken_file_is_named_and_the_others_still_classified(run_factory) -> None:
     run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     uploader = at.file_uploader(key="predict_upload")
     uploader.upload("notes.png", b"these are my notes, not a picture", "image/png")
     uploader.upload("grey.png", png_bytes(1, mode="L"), "image/png")
@@ -92,7 +86,7 @@ def test_broken_file_is_named_and_the_others_still_classified(run_factory) -> No
 
 def test_test_images_show_their_true_label_and_shuffle(run_factory) -> None:
     run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     at.radio(key="predict_source").set_value("Test images").run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 4
@@ -109,7 +103,7 @@ def test_test_images_show_their_true_label_and_shuffle(run_factory) -> None:
 
 def test_ensemble_averages_the_chosen_runs(run_factory) -> None:
     first, second = run_factory("completed"), run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
     data = png_bytes(3)
     at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
@@ -123,7 +117,7 @@ def test_ensemble_averages_the_chosen_runs(run_factory) -> None:
 def test_ensemble_of_different_classes_is_refused(run_factory) -> None:
     first = run_factory("completed")
     other = run_factory("completed", cifar100=True, num_classes=6)
-    at = open_page()
+    at = open_page(PAGE)
     at.multiselect(key="predict_runs").set_value([first.run_id, other.run_id]).run()
     assert_clean(at)
     assert "different classes" in at.warning[0].value
@@ -133,7 +127,7 @@ def test_ensemble_of_different_classes_is_refused(run_factory) -> None:
 def test_unreadable_predictions_give_a_message_not_a_crash(run_factory) -> None:
     run = run_factory("completed")
     (run.path / rundir.PREDICTIONS).write_bytes(b"not an npz file")
-    at = open_page()
+    at = open_page(PAGE)
     assert "cannot be read" in at.error[0].value
 
 
@@ -161,7 +155,7 @@ def test_gradcam_shows_heatmaps_for_the_prediction_and_a_picked_class(
         run_factory, shown_images) -> None:
     run = run_factory("completed", conv=True)
     names = class_names(run)
-    at = open_page()
+    at = open_page(PAGE)
     data = png_bytes(5)
     at.file_uploader(key="predict_upload").upload("pet.png", data, "image/png").run()
     assert not at.selectbox  # Grad-CAM is off until asked for
@@ -190,7 +184,7 @@ def test_gradcam_shows_heatmaps_for_the_prediction_and_a_picked_class(
 
 def test_gradcam_explains_the_chosen_member_of_an_ensemble(run_factory, shown_images) -> None:
     first, second = run_factory("completed", conv=True), run_factory("completed", conv=True)
-    at = open_page()
+    at = open_page(PAGE)
     at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
     data = png_bytes(6)
     at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
@@ -209,7 +203,7 @@ def test_gradcam_explains_the_chosen_member_of_an_ensemble(run_factory, shown_im
 
 def test_gradcam_on_a_model_without_convolutions_explains_why_not(run_factory) -> None:
     run_factory("completed")  # the plain tiny model: Rescaling, Flatten, Dense
-    at = open_page()
+    at = open_page(PAGE)
     at.file_uploader(key="predict_upload").upload("a.png", png_bytes(), "image/png").run()
     at.toggle(key="predict_gradcam").set_value(True).run()
     assert_clean(at)

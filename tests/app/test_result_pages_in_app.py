@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import STATUSES, assert_clean, page_path
+from tests.app.conftest import STATUSES, assert_clean, open_page, page_path
 
 TITLES = {"pages/runs.py": "Runs", "pages/errors.py": "Errors", "pages/predict.py": "Predict"}
 
@@ -15,8 +14,7 @@ def test_page_renders_inside_the_app(run_factory, page: str) -> None:
     for status in STATUSES:
         run_factory(status)
     run_factory("completed", cifar100=True, num_classes=6)
-    at = AppTest.from_file(page_path("app.py"), default_timeout=120).run()
-    assert_clean(at)
+    at = open_page(page_path("app.py"), 120)
     at.switch_page(page)
     at.run()
     assert_clean(at)

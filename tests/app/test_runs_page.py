@@ -17,15 +17,16 @@ from streamlit.testing.v1 import AppTest
 from cifarkit import compare, rundir, runs
 from cifarkit.evaluation import Predictions
 from cifarkit.labels import DIGITS_LABELS
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, page_path, save_tiny_model
+from tests.app.conftest import (
+    STATUSES,
+    assert_clean,
+    chart_spec,
+    open_page,
+    page_path,
+    save_tiny_model,
+)
 
 PAGE = page_path("pages/runs.py")
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert_clean(at)
-    return at
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def test_without_runs_the_page_points_to_train() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     assert "No runs yet" in at.info[0].value
     assert not at.dataframe
 
@@ -57,7 +58,7 @@ def test_without_runs_the_page_points_to_train() -> None:
 def test_table_lists_every_run_with_its_status(run_factory) -> None:
     made = [run_factory(status) for status in STATUSES]
     made.append(run_factory("completed", cifar100=True, num_classes=6, name="hundred"))
-    at = open_page()
+    at = open_page(PAGE)
     table = at.dataframe[0].value
     assert sorted(table["run_id"]) == sorted(run.run_id for run in made)
     by_id = table.set_index("run_id")
@@ -72,7 +73,7 @@ def test_table_lists_every_run_with_its_status(run_factory) -> None:
 
 def test_csv_export_holds_the_table(run_factory, downloads) -> None:
     made = [run_factory("completed"), run_factory("failed"), run_factory("stopped")]
-    open_page()
+    open_page(PAGE)
     exported = pd.read_csv(io.StringIO(downloads["Download table (CSV)"]))
     assert list(exported.columns) == list(compare.TABLE_COLUMNS)
     exported = exported.set_index("run_id")
@@ -87,7 +88,7 @@ def test_csv_export_holds_the_table(run_factory, downloads) -> None:
 
 def test_cost_chart_and_curves_show_the_runs(run_factory) -> None:
     first, second = run_factory("completed"), run_factory("stopped")
-    at = open_page()
+    at = open_page(PAGE)
     assert len(at.get("plotly_chart")) == 3  # cost scatter + validation accuracy and loss curves
     scatter = chart_spec(at, 0)
     names = {name for trace in scatter["data"] for name in trace["hovertext"]}
@@ -102,7 +103,7 @@ def test_cost_chart_and_curves_show_the_runs(run_factory) -> None:
 def test_ensemble_of_two_runs_is_scored_next_to_its_members(run_factory) -> None:
     first = run_factory("completed", accuracy=0.6)
     second = run_factory("completed", accuracy=0.8)
-    at = open_page()
+    at = open_page(PAGE)
     at.multiselect(key="runs_ensemble").set_value([first.run_id, second.run_id]).run()
     assert_clean(at)
     scores = at.dataframe[-1].value
@@ -119,7 +120,7 @@ def test_ensemble_of_two_runs_is_scored_next_to_its_members(run_factory) -> None
 def test_ensemble_of_runs_on_different_classes_is_refused(run_factory) -> None:
     first = run_factory("completed")
     other = run_factory("completed", cifar100=True, num_classes=6)
-    at = open_page()
+    at = open_page(PAGE)
     at.multiselect(key="runs_ensemble").set_value([first.run_id, other.run_id]).run()
     assert_clean(at)
     assert "cannot be combined" in at.warning[0].value
@@ -128,7 +129,7 @@ def test_ensemble_of_runs_on_different_classes_is_refused(run_factory) -> None:
 
 def test_resume_starts_a_worker_for_a_stopped_run(run_factory, fake_worker) -> None:
     stopped = run_factory("stopped")
-    at = open_page()
+    at = open_page(PAGE)
     at.selectbox(key="runs_manage").set_value(stopped.run_id).run()
     at.button(key="runs_resume").click().run()
     assert_clean(at)
@@ -140,14 +141,14 @@ def test_resume_starts_a_worker_for_a_stopped_run(run_factory, fake_worker) -> N
 
 def test_resume_is_disabled_for_a_completed_run(run_factory) -> None:
     run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     assert at.button(key="runs_resume").disabled
     assert at.button(key="runs_stop").disabled
 
 
 def test_stop_asks_a_running_run_to_stop(run_factory) -> None:
     running = run_factory("running")
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.button(key="runs_stop").disabled
     at.button(key="runs_stop").click().run()
     assert_clean(at)
@@ -157,7 +158,7 @@ def test_stop_asks_a_running_run_to_stop(run_factory) -> None:
 
 def test_delete_needs_confirmation_then_removes_the_folder(run_factory) -> None:
     keep, doomed = run_factory("completed", name="keep"), run_factory("failed", name="doomed")
-    at = open_page()
+    at = open_page(PAGE)
     at.selectbox(key="runs_manage").set_value(doomed.run_id).run()
     assert at.button(key="runs_delete").disabled
     at.checkbox(key=f"runs_confirm_{doomed.run_id}").check().run()
@@ -170,7 +171,7 @@ def test_delete_needs_confirmation_then_removes_the_folder(run_factory) -> None:
 
 def test_model_download_offers_the_model_file(run_factory, downloads) -> None:
     completed = run_factory("completed")
-    at = open_page()
+    at = open_page(PAGE)
     button = at.get("download_button")[1]
     assert "Model file" in button.proto.label and not button.proto.disabled
     data = downloads["Model file"]
@@ -179,7 +180,7 @@ def test_model_download_offers_the_model_file(run_factory, downloads) -> None:
 
 def test_model_download_is_disabled_without_a_model(run_factory) -> None:
     run_factory("failed")
-    at = open_page()
+    at = open_page(PAGE)
     assert at.get("download_button")[1].proto.disabled
     assert "sky fell" in at.error[0].value
 
@@ -194,7 +195,7 @@ def _predictions(run: runs.Run) -> Predictions:
 def test_exports_produce_a_tflite_file_a_saved_model_and_a_bundle(run_factory,
                                                                    downloads) -> None:
     run = run_factory("completed", conv=True)
-    at = open_page()
+    at = open_page(PAGE)
     assert "TFLite file" not in downloads  # converting waits for the button
     at.button(key="runs_prepare_tflite").click().run()
     at.button(key="runs_prepare_saved_model").click().run()
@@ -213,7 +214,7 @@ def test_exports_produce_a_tflite_file_a_saved_model_and_a_bundle(run_factory,
 
 def test_exports_are_disabled_without_a_model(run_factory) -> None:
     run_factory("failed")
-    at = open_page()
+    at = open_page(PAGE)
     assert at.button(key="runs_prepare_tflite").disabled
     assert at.button(key="runs_prepare_saved_model").disabled
 
@@ -251,7 +252,7 @@ def run_folders() -> list[Path]:
 
 
 def test_importing_a_keras_file_adds_a_completed_run(tmp_path: Path) -> None:
-    at = open_page()  # no runs yet: the import section is still there
+    at = open_page(PAGE)  # no runs yet: the import section is still there
     assert "No runs yet" in at.info[0].value
     upload_model(at, keras_file(tmp_path / "mine.keras"), name="my digits")
     assert_clean(at)
@@ -263,12 +264,12 @@ def test_importing_a_keras_file_adds_a_completed_run(tmp_path: Path) -> None:
     assert row["model"] == "imported (tiny_cnn)" and pd.isna(row["max_epochs"])
     assert row["accuracy"] == pytest.approx(run.info["test_accuracy"])
     assert "imported (tiny_cnn)" in at.selectbox(key="runs_manage").format_func(run.run_id)
-    predict_page = AppTest.from_file(page_path("pages/predict.py"), default_timeout=60).run()
+    predict_page = open_page(page_path("pages/predict.py"))
     assert predict_page.multiselect(key="predict_runs").value == [run.run_id]
 
 
 def test_a_model_with_a_lambda_layer_is_refused(tmp_path: Path) -> None:
-    at = upload_model(open_page(), keras_file(tmp_path / "evil.keras", lambda_layer=True))
+    at = upload_model(open_page(PAGE), keras_file(tmp_path / "evil.keras", lambda_layer=True))
     assert_clean(at)
     message = at.error[0].value
     assert "not imported" in message and "arbitrary code" in message and "Lambda" in message
@@ -276,14 +277,14 @@ def test_a_model_with_a_lambda_layer_is_refused(tmp_path: Path) -> None:
 
 
 def test_garbage_bytes_are_refused_with_a_clear_message() -> None:
-    at = upload_model(open_page(), b"this is not a model at all")
+    at = upload_model(open_page(PAGE), b"this is not a model at all")
     assert_clean(at)
     assert "is not a .keras model file" in at.error[0].value
     assert not run_folders()
 
 
 def test_typed_class_names_must_match_the_outputs(tmp_path: Path) -> None:
-    at = open_page()
+    at = open_page(PAGE)
     at.file_uploader(key="runs_import_file").upload(
         "mine.keras", keras_file(tmp_path / "mine.keras"), "application/octet-stream").run()
     at.selectbox(key="runs_import_classes").set_value("typed").run()

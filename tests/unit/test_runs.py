@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from cifarkit import jobs, rundir, runs, settings
 from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig, TrainingConfig
+from tests.conftest import wait_for
 
 
 def tiny_config(epochs: int = 2, **training: object) -> RunConfig:
@@ -24,15 +24,6 @@ def tiny_config(epochs: int = 2, **training: object) -> RunConfig:
         training=TrainingConfig(epochs=epochs, batch_size=32, **training),
         callbacks=CallbacksConfig(early_stopping=False),
     )
-
-
-def wait_for(predicate, timeout: float = 180.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_create_writes_config_and_queued_status() -> None:
@@ -69,7 +60,8 @@ def test_a_recycled_pid_of_another_program_is_not_the_worker() -> None:
 
 
 def test_a_foreground_training_process_counts_as_running() -> None:
-    """`python -m cifarkit train --source ...` names no run dir on its command line."""
+    """`python -m cifarkit train --source ...` trains in the CLI's own process: that process's
+    identity in status.json is what makes the run live."""
     run_dir = runs.create(tiny_config())
     rundir.update_status(run_dir, status="running", **jobs.process_identity(os.getpid()))
     assert runs.load(run_dir).status == "running"

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from cifarkit.config import (
 )
 from cifarkit.models.builder import build_model
 from cifarkit.tuneconfig import SearchSpace, TuneConfig, config_for
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NUM_CLASSES = 10
@@ -46,15 +46,6 @@ def tiny_tune(max_trials: int = 2, epochs_per_trial: int = 1, algorithm: str = "
     space = SearchSpace(base_filters=(8,), blocks_min=1, blocks_max=2, batch_sizes=(32, 64))
     return TuneConfig(name="tiny search", base=base, space=space, algorithm=algorithm,
                       max_trials=max_trials, epochs_per_trial=epochs_per_trial)
-
-
-def wait_for(predicate, timeout: float = 240.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def trial_statuses(path: Path) -> dict[int, str]:

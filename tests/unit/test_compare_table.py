@@ -1,4 +1,4 @@
-"""cifarkit.compare on fabricated run directories (no Streamlit involved)."""
+"""cifarkit.compare on fabricated run directories: the runs table, curves and ensembles."""
 
 from __future__ import annotations
 
