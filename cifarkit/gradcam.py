@@ -9,7 +9,7 @@ the forward pass with `keras.models.clone_model`, reusing the very same layers a
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,38 @@ def gradcam(model: keras.Model, image: np.ndarray, class_index: int | None = Non
     grads = tape.gradient(score, features)
     heatmap = _weighted_maps(features[0].numpy(), grads[0].numpy())
     return GradCam(heatmap, index, name, float(probs[0, index]))
+
+
+def ensemble_gradcam(models: Sequence[keras.Model], image: np.ndarray, class_index: int,
+                     layer_names: Sequence[str | None] | None = None) -> GradCam:
+    """Grad-CAM of an ensemble for the ensemble's class: the mean of its members' maps.
+
+    The ensemble's answer averages the members' probabilities, so its evidence averages theirs;
+    one member's map would explain a class that member may not even predict. layer_names gives
+    each member's layer (None: its default); probability is the ensemble's (the mean).
+    """
+    names = list(layer_names) if layer_names is not None else [None] * len(models)
+    if not models or len(names) != len(models):
+        raise ValueError(f"an ensemble Grad-CAM needs one layer per model: got {len(models)} "
+                         f"models and {len(names)} layers")
+    cams = [gradcam(model, image, class_index, name)
+            for model, name in zip(models, names, strict=True)]
+    return GradCam(average_heatmaps([cam.heatmap for cam in cams]), int(class_index),
+                   " + ".join(cam.layer_name for cam in cams),
+                   float(np.mean([cam.probability for cam in cams])))
+
+
+def average_heatmaps(heatmaps: Sequence[np.ndarray]) -> np.ndarray:
+    """The mean of heatmaps, each resized to the finest grid among them first.
+
+    Not rescaled: a spot only one of two members relies on stays half as hot as a shared one.
+    """
+    if not heatmaps:
+        raise ValueError("no heatmaps to average")
+    maps = [np.asarray(heatmap, dtype=np.float32) for heatmap in heatmaps]
+    size = max((heatmap.shape for heatmap in maps), key=lambda shape: shape[0] * shape[1])
+    same = [heatmap if heatmap.shape == size else resize_heatmap(heatmap, size) for heatmap in maps]
+    return np.mean(same, axis=0).astype(np.float32)
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:

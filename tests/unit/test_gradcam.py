@@ -173,3 +173,44 @@ def test_overlay_colours_hot_cells_red_and_cold_cells_blue() -> None:
     np.testing.assert_array_equal(gradcam.overlay(image, heatmap, alpha=0.0), image)
     with pytest.raises(ValueError, match="alpha"):
         gradcam.overlay(image, heatmap, alpha=1.5)
+
+
+def _pooled_detector() -> keras.Model:
+    """The detector on a half-size grid (pooling first): an ensemble member with coarser maps."""
+    inputs = keras.Input((SIDE, SIDE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.MaxPooling2D(2)(x)
+    detect = keras.layers.Conv2D(2, 1, activation="relu", name="detect")
+    x = keras.layers.GlobalAveragePooling2D()(detect(x))
+    head = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, head(x), name="pooled")
+    detect.set_weights([np.array([[[[1, -1], [-1, 1], [-1, -1]]]], dtype="float32"),
+                        np.zeros(2, dtype="float32")])
+    head.set_weights([np.eye(2, dtype="float32") * 5, np.zeros(2, dtype="float32")])
+    return model
+
+
+def test_ensemble_map_is_the_mean_of_its_members_maps() -> None:
+    image, members = _planted_image(), [_detector_model(), _pooled_detector()]
+    singles = [gradcam.gradcam(model, image, 1) for model in members]
+    assert singles[0].heatmap.shape == (SIDE, SIDE) and singles[1].heatmap.shape == (HALF, HALF)
+    assert [cam.heatmap.max() for cam in singles] == pytest.approx([1.0, 1.0])  # both see green
+    combined = gradcam.ensemble_gradcam(members, image, 1)
+    expected = (singles[0].heatmap
+                + gradcam.resize_heatmap(singles[1].heatmap, (SIDE, SIDE))) / 2
+    np.testing.assert_allclose(combined.heatmap, expected, atol=1e-6)
+    assert combined.class_index == 1 and combined.layer_name == "detect + detect"
+    assert combined.probability == pytest.approx(np.mean([cam.probability for cam in singles]))
+    same = gradcam.ensemble_gradcam([members[0], members[0]], image, 0)
+    np.testing.assert_allclose(same.heatmap, gradcam.gradcam(members[0], image, 0).heatmap,
+                               atol=1e-6)  # two equal members: that member's own map
+
+
+def test_average_heatmaps_keeps_a_one_member_spot_half_as_hot() -> None:
+    hot = np.zeros((2, 2), dtype=np.float32)
+    hot[0, 0] = 1.0
+    np.testing.assert_allclose(gradcam.average_heatmaps([hot, np.zeros((2, 2))]), hot / 2)
+    with pytest.raises(ValueError, match="one layer per model: got 1 models and 2 layers"):
+        gradcam.ensemble_gradcam([_detector_model()], _planted_image(), 0, ["detect", "detect"])
+    with pytest.raises(ValueError, match="no heatmaps"):
+        gradcam.average_heatmaps([])
