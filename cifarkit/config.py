@@ -18,7 +18,12 @@ from typing import Any, TypeVar
 from cifarkit.labels import builtin_label_names
 from cifarkit.models.catalog import DEFAULT_MODEL, MODELS
 
-SOURCES = ("digits", "cifar10", "cifar100", "folder")
+SOURCES = ("digits", "cifar10", "cifar100", "folder", "tfrecord")
+# Sources read from data.path, and what to say when it is missing
+PATH_SOURCES = {"folder": "a folder dataset needs the path of a folder or .zip of class "
+                "sub-folders",
+                "tfrecord": "a TFRecord dataset needs the path of a folder written by "
+                "`python -m cifarkit datasets export` (manifest.json and .tfrecord shards)"}
 LABEL_MODES = ("fine", "coarse")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 SCHEDULES = ("constant", "cosine", "one_cycle")
@@ -51,12 +56,12 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which images to train on."""
 
-    source: str = "digits"  # digits (embedded, offline) | cifar10 | cifar100 | folder
+    source: str = "digits"  # digits (embedded, offline) | cifar10 | cifar100 | folder | tfrecord
     label_mode: str = "fine"  # CIFAR-100 only: fine (100 classes) or coarse (20 superclasses)
     classes: tuple[str, ...] = ()  # subset by name; empty = all classes
     num_classes: int | None = None  # subset by count: the first N classes (ignored if `classes`)
-    path: str | None = None  # folder or .zip of class sub-folders, or a CIFAR archive/folder
-    image_size: int = 32  # side (pixels) images are stored at; CIFAR is always 32
+    path: str | None = None  # folder/.zip of class sub-folders, TFRecord folder, CIFAR archive
+    image_size: int = 32  # side (pixels) of folder images; CIFAR is 32, TFRecords as exported
     validation_split: float = 0.1  # fraction of train carved off (fixed seed) for validation
     max_train_images: int | None = None  # cap for quick experiments; None = all
     max_test_images: int | None = None
@@ -361,8 +366,8 @@ def _check_data(config: RunConfig) -> None:
             f"must be one of {SOURCES}, got {data.source!r}")
     require(data.label_mode in LABEL_MODES, "data.label_mode",
             f"must be one of {LABEL_MODES}, got {data.label_mode!r}")
-    require(data.source != "folder" or bool(data.path), "data.path",
-            "a folder dataset needs the path of a folder or .zip of class sub-folders")
+    require(data.source not in PATH_SOURCES or bool(data.path), "data.path",
+            PATH_SOURCES.get(data.source, ""))
     check_whole_number(data.image_size, "data.image_size")
     require(8 <= data.image_size <= MAX_INPUT_SIZE, "data.image_size",
             f"must be from 8 to {MAX_INPUT_SIZE} pixels")

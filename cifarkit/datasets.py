@@ -10,10 +10,13 @@ scikit-learn is imported inside the functions that need it: `catalog()` backs th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.client
 import io
+import json
+import math
 import os
 import pickle
 import tarfile
@@ -33,7 +36,14 @@ import numpy as np
 from PIL import Image
 
 from cifarkit import images, settings
-from cifarkit.config import DataConfig
+from cifarkit.config import (
+    MAX_CLASSES,
+    MAX_IMAGES,
+    MAX_INPUT_SIZE,
+    PATH_SOURCES,
+    SOURCES,
+    DataConfig,
+)
 from cifarkit.labels import (
     CIFAR10_LABELS,
     CIFAR100_COARSE_LABELS,
@@ -149,17 +159,18 @@ def load(spec: DataConfig, progress: Progress | None = None) -> Dataset:
 
 
 def _load_source(spec: DataConfig, progress: Progress | None) -> Dataset:
+    if spec.source in PATH_SOURCES and not spec.path:
+        raise DatasetError(f"{PATH_SOURCES[spec.source]} (data.path)")
     if spec.source == "digits":
         return load_digits(spec.image_size)
     if spec.source == "folder":
-        if not spec.path:
-            raise DatasetError("a folder dataset needs the path of a folder or .zip (data.path)")
         return load_image_folder(spec.path, spec.image_size, seed=_SPLIT_SEED)
+    if spec.source == "tfrecord":
+        return load_tfrecord_folder(spec.path)
     if spec.source in _ARCHIVES:
         path = Path(spec.path) if spec.path else ensure_archive(spec.source, progress)
         return load_cifar_archive(path, spec.source, spec.label_mode)
-    raise DatasetError(f"unknown data source {spec.source!r}; expected digits, cifar10, cifar100 "
-                       "or folder")
+    raise DatasetError(f"unknown data source {spec.source!r}; expected one of {SOURCES}")
 
 
 def _select_classes(dataset: Dataset, names: tuple[str, ...], count: int | None) -> Dataset:
@@ -545,6 +556,10 @@ def catalog() -> list[DatasetInfo]:
     rows.append(DatasetInfo("folder", "Your images",
                             "upload a folder or .zip with one sub-folder of images per class "
                             "(optionally inside train/ and test/)", None, True, None))
+    rows.append(DatasetInfo("tfrecord", "TFRecord folder",
+                            "a folder of .tfrecord shards and manifest.json, as written by "
+                            "`python -m cifarkit datasets export --format tfrecord`", None, True,
+                            None))
     return rows
 
 
@@ -626,11 +641,12 @@ def _open_tree(root: Path, limits: FolderLimits) -> Iterator[list[_Entry]]:
         raise DatasetError(f"{root} does not exist")
 
 
-def _check_array_bytes(root: Path, files: int, size: int, limits: FolderLimits) -> None:
+def _check_array_bytes(root: Path, files: int, size: int, limits: FolderLimits,
+                       what: str = "files") -> None:
     """Refuse before decoding when the files, once decoded, could not fit the memory cap."""
     needed = files * size * size * 3
     if needed > limits.max_array_bytes:
-        raise DatasetError(f"{root} holds {files:,} files: at {size}×{size} pixels they would "
+        raise DatasetError(f"{root} holds {files:,} {what}: at {size}×{size} pixels they would "
                            f"take {_mb(needed)} of memory (limit {_mb(limits.max_array_bytes)}); "
                            "use fewer images or a smaller image size")
 
@@ -864,3 +880,285 @@ def _folder_dataset(root: Path, train: _Decoded, test: _Decoded | None, test_fra
     title = f"Folder {root.stem if root.is_file() else root.name}"
     return Dataset(_titled(title, len(class_names)), x, y, x_test, y_test,
                    class_names, skipped=skipped)
+
+
+# --- TFRecord folders: `python -m cifarkit datasets export --format tfrecord` writes them
+#
+# A folder holds manifest.json (what the shards contain) and train-00000-of-00002.tfrecord ...
+# test-00000-of-00001.tfrecord. It loads into memory like every other source (CIFAR-100 is
+# 184 MB at 32 px), so Browse, Errors and Predict work on it unchanged; the manifest is checked
+# against the config's maxima and the memory cap before a shard is read.
+
+MANIFEST = "manifest.json"
+TFRECORD_FORMAT = "cifarkit-tfrecord"  # the manifest's "format": says who wrote the folder
+TFRECORD_VERSION = 1
+TFRECORD_SPLITS = ("train", "test")
+_SHARD_BYTES = 100_000_000  # pixels per shard file: TensorFlow's guide advises 100-200 MB
+_RECORD_BYTES = 256  # a record's bytes beyond its pixels (framing, CRCs, feature keys): generous
+_MANIFEST_BYTES = 16_000_000  # MAX_CLASSES names of 100 characters fit with room to spare
+_READ_BATCH = 4096  # records decoded per step while reading a shard into memory
+
+
+@dataclass(frozen=True)
+class TFRecordManifest:
+    """What a TFRecord folder holds, checked: each split's image count and shard count."""
+
+    class_names: list[str]
+    image_size: int
+    counts: dict[str, int]  # split -> images
+    shards: dict[str, int]  # split -> shard files
+    source: str = ""  # what it was exported from (for people; not used to load)
+    coarse_names: list[str] | None = None
+    fine_to_coarse: list[int] | None = None
+
+    def shard_paths(self, root: Path, split: str) -> list[Path]:
+        total = self.shards[split]
+        return [root / f"{split}-{index:05d}-of-{total:05d}.tfrecord" for index in range(total)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": TFRECORD_FORMAT, "version": TFRECORD_VERSION, "source": self.source,
+                "image_size": self.image_size, "class_names": self.class_names,
+                "coarse_names": self.coarse_names, "fine_to_coarse": self.fine_to_coarse,
+                "splits": {split: {"count": self.counts[split], "shards": self.shards[split]}
+                           for split in TFRECORD_SPLITS}}
+
+
+@dataclass(frozen=True)
+class TFRecordExport:
+    """What an export wrote: the folder, its manifest and the bytes on disk."""
+
+    folder: Path
+    manifest: TFRecordManifest
+    size_bytes: int
+
+
+ExportProgress = Callable[[str, int, int], None]  # (split, images written, images in the split)
+
+
+def check_export_target(out: str | Path) -> Path:
+    """The export folder, if it is new or empty: an export never mixes with other files."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"{out} already exists and is not an empty folder: export into a new "
+                           "or empty folder (nothing was written)")
+    return out
+
+
+def export_tfrecords(dataset: Dataset, out: str | Path, source: str = "",
+                     progress: ExportProgress | None = None) -> TFRecordExport:
+    """Write a Dataset as a TFRecord folder that `load_tfrecord_folder` reads back exactly.
+
+    The manifest is written last, and a failed or interrupted export removes what it wrote, so
+    a folder with a manifest is always complete.
+    """
+    from cifarkit import pipeline  # TensorFlow: only when exporting
+
+    root = check_export_target(out)
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = _manifest_of(dataset, source)
+    arrays = {"train": (dataset.x_train, dataset.y_train), "test": (dataset.x_test, dataset.y_test)}
+    written: list[Path] = []
+    try:
+        for split in TFRECORD_SPLITS:
+            x, y = arrays[split]
+            shards = manifest.shard_paths(root, split)
+            for path, rows in zip(shards, np.array_split(np.arange(len(y)), len(shards)),
+                                  strict=True):
+                report = functools.partial(_shard_progress, progress, split, int(rows[0]),
+                                           len(y)) if progress else None
+                written.append(pipeline.write_tfrecords(path, x[rows], y[rows], report))
+        written.append(root / MANIFEST)
+        _write_text_atomic(root / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
+    except BaseException:
+        _remove_export(root, written, created)
+        raise
+    return TFRecordExport(root, manifest, sum(path.stat().st_size for path in written))
+
+
+def _shard_progress(progress: ExportProgress, split: str, before: int, total: int,
+                    done: int) -> None:
+    progress(split, before + done, total)
+
+
+def _manifest_of(dataset: Dataset, source: str) -> TFRecordManifest:
+    counts = {"train": len(dataset.y_train), "test": len(dataset.y_test)}
+    side = int(dataset.x_train.shape[1])
+    per_shard = max(1, _SHARD_BYTES // (side * side * 3))
+    shards = {split: max(1, math.ceil(count / per_shard)) for split, count in counts.items()}
+    coarse = dataset.fine_to_coarse
+    return TFRecordManifest(list(dataset.class_names), side, counts, shards, source,
+                            dataset.coarse_names, None if coarse is None else coarse.tolist())
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _remove_export(root: Path, written: list[Path], created: bool) -> None:
+    """Undo a failed export: its own files only, and the folder if the export made it."""
+    for path in written:
+        path.unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):  # not empty: something else is in there now
+            root.rmdir()
+
+
+def load_tfrecord_folder(path: str | Path, limits: FolderLimits | None = None) -> Dataset:
+    """A TFRecord folder (export's layout) as a Dataset, checked against its manifest."""
+    root = Path(path)
+    manifest = read_tfrecord_manifest(root, limits)
+    (x_train, y_train), (x_test, y_test) = (_read_split(root, manifest, split)
+                                            for split in TFRECORD_SPLITS)
+    coarse = manifest.fine_to_coarse
+    return Dataset(_titled(f"TFRecords {root.name}", len(manifest.class_names)), x_train, y_train,
+                   x_test, y_test, list(manifest.class_names), manifest.coarse_names,
+                   None if coarse is None else np.asarray(coarse, dtype=np.int64))
+
+
+def read_tfrecord_manifest(root: str | Path, limits: FolderLimits | None = None
+                           ) -> TFRecordManifest:
+    """The folder's manifest.json, checked: every value in range, the images within the
+    memory cap. Cheap (no shard is opened), for pages that only need the classes and size."""
+    root = Path(root)
+    file = root / MANIFEST
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder: a TFRecord dataset is a folder holding "
+                           f"{MANIFEST} and its .tfrecord shards")
+    if not file.is_file():
+        raise DatasetError(f"{root} has no {MANIFEST}: not a TFRecord folder written by "
+                           "`python -m cifarkit datasets export`")
+    raw = _manifest_json(file)
+    manifest = _parse_manifest(raw, file)
+    _check_array_bytes(root, sum(manifest.counts.values()), manifest.image_size,
+                       limits or FOLDER_LIMITS, what="images")
+    return manifest
+
+
+def _manifest_json(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read(_MANIFEST_BYTES + 1)
+    except OSError as error:
+        raise DatasetError(f"cannot read {file}: {error.strerror or error}") from None
+    if len(data) > _MANIFEST_BYTES:
+        raise DatasetError(f"{file} is damaged: over {_mb(_MANIFEST_BYTES)}, far more than a "
+                           "manifest holds")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{file} is damaged: not valid JSON ({error})") from None
+    if not isinstance(raw, dict) or raw.get("format") != TFRECORD_FORMAT:
+        raise DatasetError(f"{file} is not a cifarkit TFRecord manifest (its \"format\" must be "
+                           f"{TFRECORD_FORMAT!r})")
+    if raw.get("version") != TFRECORD_VERSION:
+        raise DatasetError(f"{file} has version {raw.get('version')!r}; this cifarkit reads "
+                           f"version {TFRECORD_VERSION}")
+    return raw
+
+
+def _parse_manifest(raw: dict[str, Any], file: Path) -> TFRecordManifest:
+    def check(ok: bool, key: str, wanted: str) -> None:
+        if not ok:
+            raise DatasetError(f"{file} is damaged: {key!r} must be {wanted}, got "
+                               f"{repr(raw.get(key))[:60]}")
+
+    names, size, splits = raw.get("class_names"), raw.get("image_size"), raw.get("splits")
+    check(_names_ok(names) and 2 <= len(names) <= MAX_CLASSES, "class_names",
+          f"a list of 2 to {MAX_CLASSES:,} different names")
+    check(_whole(size, 8, MAX_INPUT_SIZE), "image_size", f"a whole number from 8 to "
+          f"{MAX_INPUT_SIZE}")
+    check(isinstance(splits, dict) and all(
+        isinstance(splits.get(s), dict) and _whole(splits[s].get("count"), 1, MAX_IMAGES)
+        and _whole(splits[s].get("shards"), 1, splits[s]["count"]) for s in TFRECORD_SPLITS),
+        "splits", f"{{train, test}} each with a count of 1 to {MAX_IMAGES:,} images and 1 to "
+        "count shards")
+    coarse, fine_to_coarse = raw.get("coarse_names"), raw.get("fine_to_coarse")
+    check(coarse is None or _names_ok(coarse), "coarse_names", "null or a list of names")
+    check(fine_to_coarse is None if coarse is None else (
+        isinstance(fine_to_coarse, list) and len(fine_to_coarse) == len(names)
+        and all(_whole(i, 0, len(coarse) - 1) for i in fine_to_coarse)), "fine_to_coarse",
+        "null, or one coarse index per class when coarse_names is given")
+    source = raw.get("source")
+    return TFRecordManifest(names, size, {s: splits[s]["count"] for s in TFRECORD_SPLITS},
+                            {s: splits[s]["shards"] for s in TFRECORD_SPLITS},
+                            source if isinstance(source, str) else "", coarse, fine_to_coarse)
+
+
+def _names_ok(names: Any) -> bool:
+    return (isinstance(names, list) and all(isinstance(n, str) and n for n in names)
+            and len(set(names)) == len(names))
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _read_split(root: Path, manifest: TFRecordManifest,
+                split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's shards into arrays: never more records than the manifest's count, and
+    refused before reading when the files are bigger than that count of images can be."""
+    count, size = manifest.counts[split], manifest.image_size
+    files = manifest.shard_paths(root, split)
+    _check_shard_files(root, files, count, size)
+    x = np.empty((count, size, size, 3), dtype=np.uint8)
+    y = np.empty(count, dtype=np.int64)
+    done = 0
+    for file in files:
+        done += _read_shard(file, x[done:], y[done:], size)
+    if done < count:
+        raise DatasetError(f"{root}: the {split} shards hold {done:,} images, but {MANIFEST} "
+                           f"says {count:,}")
+    if y.min() < 0 or y.max() >= len(manifest.class_names):
+        bad = y.min() if y.min() < 0 else y.max()
+        raise DatasetError(f"{root}: a {split} shard has label {bad}, but {MANIFEST} names "
+                           f"{len(manifest.class_names)} classes")
+    return x, y
+
+
+def _check_shard_files(root: Path, files: list[Path], count: int, size: int) -> None:
+    for file in files:
+        if file.is_symlink() or not file.is_file():
+            raise DatasetError(f"{root}: {file.name} is missing (the manifest lists "
+                               f"{len(files)} shard(s) of this split)")
+    total = sum(file.stat().st_size for file in files)
+    most = count * (size * size * 3 + _RECORD_BYTES)
+    if total > most:
+        raise DatasetError(f"{root}: {files[0].name[:-len('-00000-of-00000.tfrecord')]} shards "
+                           f"take {_mb(total)}, more than {count:,} images of {size}×{size} "
+                           f"can ({_mb(most)}): not the files {MANIFEST} describes")
+
+
+def _read_shard(file: Path, x: np.ndarray, y: np.ndarray, size: int) -> int:
+    """Fill x, y from one shard; the number of records read. More records than room is an
+    error, and so is a record that is damaged or of another size."""
+    import tensorflow as tf
+
+    from cifarkit import pipeline
+
+    try:
+        records = pipeline.read_tfrecords(file)
+    except pipeline.RecordFileError as error:
+        raise DatasetError(str(error)) from None
+    side = tuple(records.element_spec[0].shape[:2])
+    if side != (size, size):
+        raise DatasetError(f"{file} holds {side[0]}×{side[1]} images, but {MANIFEST} says "
+                           f"{size}×{size}")
+    done = 0
+    try:
+        for images, labels in records.take(len(y) + 1).batch(_READ_BATCH):
+            if done + len(labels) > len(y):
+                raise DatasetError(f"{file} holds more images than {MANIFEST} counts")
+            x[done:done + len(labels)] = images.numpy()
+            y[done:done + len(labels)] = labels.numpy()
+            done += len(labels)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        reason = " ".join(error.message.split())[:120]
+        raise DatasetError(f"{file} is damaged or holds records cifarkit did not write "
+                           f"({reason})") from None
+    return done

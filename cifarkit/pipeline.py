@@ -1,9 +1,11 @@
-"""tf.data input pipelines: validation splits, batched datasets, TFRecord export and import.
+"""tf.data input pipelines: validation splits, batched datasets, TFRecord files.
 
 Images stay uint8 until the last step and reach the model as float32 0..255: rescaling lives
-inside the model (ImagePreprocess), so training and inference cannot disagree about it. In-memory
-arrays and TFRecord files go through the same batching code (`_batched`), so they feed the model
-identically.
+inside the model (ImagePreprocess), so training and inference cannot disagree about it.
+
+TFRecord files are a storage format here, not a second input pipeline: a TFRecord dataset
+(cifarkit.datasets, written by `python -m cifarkit datasets export`) is read into memory like
+every other source, so Browse, Errors and Predict see its images and `make_dataset` feeds them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import message
 from sklearn.model_selection import train_test_split
 
 # Elements held by the shuffle buffer: bounds memory for big images (10k at 224 px ≈ 1.5 GB).
@@ -95,54 +98,12 @@ def make_dataset(
     _check_labels(y, num_classes)
     _check_positive(batch_size, "batch_size")
     elements = tf.data.Dataset.from_tensor_slices((x, y))
-    return _batched(elements, num_classes, batch_size, training=training, seed=seed,
-                    repeat=repeat, one_hot=one_hot, cache=cache, size=len(y))
-
-
-def dataset_from_tfrecords(
-    paths: PathLike | Sequence[PathLike],
-    num_classes: int,
-    batch_size: int,
-    *,
-    training: bool,
-    seed: int = 0,
-    repeat: bool = False,
-    one_hot: bool = True,
-    cache: bool = True,
-) -> tf.data.Dataset:
-    """`make_dataset` for files written by `write_tfrecords`: same batches, same element types.
-
-    cache=True keeps the decoded images in memory after the first pass, so later epochs skip
-    reading and parsing. Labels outside 0..num_classes-1 fail when iterated (InvalidArgumentError).
-    """
-    _check_positive(num_classes, "num_classes")
-    _check_positive(batch_size, "batch_size")
-    return _batched(read_tfrecords(paths), num_classes, batch_size, training=training, seed=seed,
-                    repeat=repeat, one_hot=one_hot, cache=cache, size=None)
-
-
-def _batched(
-    elements: tf.data.Dataset,
-    num_classes: int,
-    batch_size: int,
-    *,
-    training: bool,
-    seed: int,
-    repeat: bool,
-    one_hot: bool,
-    cache: bool,
-    size: int | None,
-) -> tf.data.Dataset:
-    """The one pipeline behind arrays and TFRecords: (uint8 image, int label) elements in.
-
-    Caches uint8 (4x smaller than float32), casts whole batches (vectorised), and repeats after
-    batching so that `steps_for(n, batch_size)` steps are exactly one epoch.
-    """
-    if cache:
+    if cache:  # uint8 is 4x smaller than the float32 the model gets
         elements = elements.cache()
     if training:
-        buffer = min(size or SHUFFLE_BUFFER, SHUFFLE_BUFFER)
-        elements = elements.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        elements = elements.shuffle(min(len(y), SHUFFLE_BUFFER), seed=seed,
+                                    reshuffle_each_iteration=True)
+    # cast whole batches (vectorised); repeat after batching, so steps_for(n, batch) is one epoch
     batches = elements.batch(batch_size).map(
         _model_inputs(num_classes, one_hot), num_parallel_calls=tf.data.AUTOTUNE
     )
@@ -170,7 +131,16 @@ def _model_inputs(num_classes: int, one_hot: bool) -> Callable[[tf.Tensor, tf.Te
 # TFRecords
 
 
-def write_tfrecords(path: PathLike, x: np.ndarray, y: np.ndarray) -> Path:
+class RecordFileError(ValueError):
+    """A TFRecord file that cannot be read as ours; the message names the file."""
+
+
+RecordProgress = Callable[[int], None]  # records written so far
+_PROGRESS_EVERY = 1000  # records between progress calls: often enough for a bar, cheap
+
+
+def write_tfrecords(path: PathLike, x: np.ndarray, y: np.ndarray,
+                    progress: RecordProgress | None = None) -> Path:
     """Write (image, label) pairs as tf.train.Example records to one file; returns its path.
 
     Images are stored as raw uint8 bytes (lossless, no decode cost). The file appears only when
@@ -182,8 +152,10 @@ def write_tfrecords(path: PathLike, x: np.ndarray, y: np.ndarray) -> Path:
     partial = path.with_name(path.name + ".partial")
     try:
         with tf.io.TFRecordWriter(str(partial)) as writer:
-            for image, label in zip(x, y, strict=True):
+            for done, (image, label) in enumerate(zip(x, y, strict=True), start=1):
                 writer.write(_example(image, int(label)).SerializeToString())
+                if progress and (done % _PROGRESS_EVERY == 0 or done == len(y)):
+                    progress(done)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -194,7 +166,8 @@ def read_tfrecords(paths: PathLike | Sequence[PathLike]) -> tf.data.Dataset:
     """(uint8 HxWx3 image, int64 label) elements from files written by `write_tfrecords`.
 
     The image shape is read from the first record and set statically, so Keras sees (H, W, 3)
-    rather than unknown dimensions; a record of another size fails when iterated.
+    rather than unknown dimensions; a record of another size fails when iterated. A missing,
+    empty or foreign first file raises RecordFileError now rather than mid-epoch.
     """
     files = _record_files(paths)
     height, width = _first_record_shape(files)
@@ -227,10 +200,10 @@ def _record_files(paths: PathLike | Sequence[PathLike]) -> list[str]:
     """Check the files exist now, rather than fail with NotFoundError mid-epoch."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
-        raise ValueError("paths: no TFRecord files given")
+        raise RecordFileError("no TFRecord files given")
     missing = [str(item) for item in items if not Path(item).is_file()]
     if missing:
-        raise ValueError(f"paths: no such file(s): {', '.join(missing)}")
+        raise RecordFileError(f"no such TFRecord file(s): {', '.join(missing)}")
     return [str(item) for item in items]
 
 
@@ -238,14 +211,18 @@ def _first_record_shape(files: list[str]) -> tuple[int, int]:
     try:
         first = next(iter(tf.data.TFRecordDataset(files[:1]).take(1)), None)
     except tf.errors.DataLossError:
-        raise ValueError(f"paths: {files[0]} is not a TFRecord file") from None
+        raise RecordFileError(f"{files[0]} is not a TFRecord file (or is truncated)") from None
     if first is None:
-        raise ValueError(f"paths: {files[0]} holds no records")
-    feature = tf.train.Example.FromString(first.numpy()).features.feature
-    if not all(key in feature for key in _RECORD_FEATURES):
-        raise ValueError(f"paths: {files[0]} was not written by write_tfrecords "
-                         f"(needs features {sorted(_RECORD_FEATURES)})")
-    return feature["height"].int64_list.value[0], feature["width"].int64_list.value[0]
+        raise RecordFileError(f"{files[0]} holds no records")
+    try:
+        feature = tf.train.Example.FromString(first.numpy()).features.feature
+    except message.DecodeError:
+        feature = {}
+    sides = [feature[key].int64_list.value if key in feature else [] for key in ("height", "width")]
+    if not all(key in feature for key in _RECORD_FEATURES) or not all(sides):
+        raise RecordFileError(f"{files[0]} holds records cifarkit did not write (each needs "
+                              f"the features {', '.join(sorted(_RECORD_FEATURES))})")
+    return sides[0][0], sides[1][0]
 
 
 # ---------------------------------------------------------------------------------------------

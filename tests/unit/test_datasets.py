@@ -433,7 +433,7 @@ def test_find_archive_looks_in_data_dir_then_cache(cifar10_archive: Path, no_dat
 
 def test_catalog_reports_what_is_on_disk(cifar100_archive: Path) -> None:
     rows = {row.key: row for row in datasets.catalog()}
-    assert list(rows) == ["digits", "cifar10", "cifar100", "folder"]
+    assert list(rows) == ["digits", "cifar10", "cifar100", "folder", "tfrecord"]
     assert rows["digits"].available and rows["digits"].location == "embedded (scikit-learn)"
     assert rows["cifar100"].available and rows["cifar100"].location == str(cifar100_archive)
     assert rows["folder"].available and "zip" in rows["folder"].description

@@ -1,4 +1,4 @@
-"""cifarkit.pipeline: splits, tf.data batching and TFRecord round trips on tiny synthetic arrays."""
+"""cifarkit.pipeline: splits, tf.data batching and TFRecord files on tiny synthetic arrays."""
 
 from __future__ import annotations
 
@@ -159,39 +159,47 @@ def test_read_tfrecords_chains_several_files(tmp_path: Path) -> None:
     assert tags == list(range(10))
 
 
-def test_dataset_from_tfrecords_matches_make_dataset(tmp_path: Path) -> None:
-    x, y = tagged_images(10), labels(10, 3)
-    path = pipeline.write_tfrecords(tmp_path / "data.tfrecord", x, y)
-    from_arrays = list(pipeline.make_dataset(x, y, 3, 4, training=False))
-    from_files = list(pipeline.dataset_from_tfrecords(path, 3, 4, training=False))
-    assert len(from_files) == len(from_arrays) == 3
-    for (images_a, labels_a), (images_f, labels_f) in zip(from_arrays, from_files, strict=True):
-        assert images_f.dtype == images_a.dtype and labels_f.dtype == labels_a.dtype
-        np.testing.assert_array_equal(images_f.numpy(), images_a.numpy())
-        np.testing.assert_array_equal(labels_f.numpy(), labels_a.numpy())
-    training = pipeline.dataset_from_tfrecords(path, 3, 4, training=True, seed=0, repeat=True)
-    assert sorted(order(training.take(3))) == list(range(10))
+def test_write_tfrecords_reports_progress_every_thousand_records(tmp_path: Path) -> None:
+    x = np.zeros((2500, 2, 2, 3), dtype=np.uint8)
+    calls: list[int] = []
+    pipeline.write_tfrecords(tmp_path / "data.tfrecord", x, labels(2500, 2), calls.append)
+    assert calls == [1000, 2000, 2500]
 
 
-def test_dataset_from_tfrecords_rejects_labels_beyond_num_classes(tmp_path: Path) -> None:
-    path = pipeline.write_tfrecords(tmp_path / "data.tfrecord", tagged_images(4), labels(4, 4))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=3"):
-        list(pipeline.dataset_from_tfrecords(path, 3, 4, training=False))
+def test_read_tfrecords_fails_on_a_record_of_another_size(tmp_path: Path) -> None:
+    """The shape comes from the first record; a later one of another size fails when read."""
+    y = labels(2, 2)
+    first = pipeline.write_tfrecords(tmp_path / "a.tfrecord", tagged_images(2, size=4), y)
+    other = pipeline.write_tfrecords(tmp_path / "b.tfrecord", tagged_images(2, size=5), y)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(pipeline.read_tfrecords([first, other]))
+
+
+def refusal(paths: object) -> str:
+    with pytest.raises(pipeline.RecordFileError) as refused:
+        pipeline.read_tfrecords(paths)  # type: ignore[arg-type]
+    return str(refused.value)
 
 
 def test_read_tfrecords_rejects_missing_empty_and_foreign_files(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="paths: no such file"):
-        pipeline.read_tfrecords(tmp_path / "missing.tfrecord")
-    with pytest.raises(ValueError, match="paths: no TFRecord"):
-        pipeline.read_tfrecords([])
+    missing = tmp_path / "missing.tfrecord"
+    assert refusal(missing) == f"no such TFRecord file(s): {missing}"
+    assert refusal([]) == "no TFRecord files given"
     empty = tmp_path / "empty.tfrecord"
     empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="holds no records"):
-        pipeline.read_tfrecords(empty)
+    assert refusal(empty) == f"{empty} holds no records"
     foreign = tmp_path / "foreign.tfrecord"
     foreign.write_bytes(b"this is not a TFRecord file at all")
-    with pytest.raises(ValueError, match="not a TFRecord file"):
-        pipeline.read_tfrecords(foreign)
+    assert refusal(foreign) == f"{foreign} is not a TFRecord file (or is truncated)"
+
+
+def test_read_tfrecords_rejects_records_of_another_kind(tmp_path: Path) -> None:
+    """A real TFRecord file whose records are not our tf.train.Example images."""
+    path = tmp_path / "text.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(b"just some bytes")
+    assert refusal(path) == (f"{path} holds records cifarkit did not write (each needs the "
+                             "features height, image, label, width)")
 
 
 # ---------------------------------------------------------------------------------------------
