@@ -19,11 +19,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import datasets, failures, jobs, pipeline, progress, rundir
+from cifarkit import datasets, failures, jobs, pipeline, rundir
 from cifarkit.config import RunConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
 from cifarkit.models.catalog import model_info
+from cifarkit.progress import elapsed_seconds
 
 BATCH_REPORT_SECONDS = 0.5  # write batch progress at most this often (keeps metrics.jsonl small)
 
@@ -116,8 +117,8 @@ def checkpoint_epoch(run_dir: Path) -> int:
 
 def _elapsed_so_far(run_dir: Path) -> float:
     """Training seconds recorded by earlier attempts, a killed one's last batch line included."""
-    recorded = progress.elapsed_seconds(rundir.read_status(run_dir), rundir.epoch_rows(run_dir),
-                                        rundir.latest_batch(run_dir), time.time(), active=False)
+    recorded = elapsed_seconds(rundir.read_status(run_dir), rundir.epoch_rows(run_dir),
+                               rundir.latest_batch(run_dir), time.time(), active=False)
     return round(recorded or 0.0, 3)
 
 
@@ -279,13 +280,14 @@ class ProgressWriter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         now = time.perf_counter()
-        if now - self._last_report >= BATCH_REPORT_SECONDS or batch + 1 == self.steps:
-            self._last_report = now
+        stop = rundir.stop_requested(self.run_dir)
+        if stop or batch + 1 == self.steps or now - self._last_report >= BATCH_REPORT_SECONDS:
+            self._last_report = now  # the last batch before a stop is always on record
             self._append({
                 "kind": "batch", "epoch": self._epoch, "step": batch + 1, "steps": self.steps,
                 "seconds": round(now - self._epoch_start, 3), "elapsed": self.elapsed(),
                 **_floats(logs)})
-        if rundir.stop_requested(self.run_dir):
+        if stop:
             self.stopped = True
             self.cut_short = batch + 1 < self.steps
             self._batches = batch + 1

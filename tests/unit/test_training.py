@@ -94,3 +94,63 @@ def test_resume_without_a_checkpoint_starts_over_instead_of_failing() -> None:
     assert status["status"] == "completed", status.get("error")
     assert [row["epoch"] for row in rundir.epoch_rows(run_dir)] == [1, 2]
     assert status["checkpoint_epoch"] == 2 and training.checkpoint_epoch(run_dir) == 2
+
+
+def test_a_stop_during_an_epoch_is_not_counted_and_resume_trains_that_epoch_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 8 item 4: STOP after 5 batches of epoch 2 of 3, then resume."""
+    import keras
+
+    config = RunConfig(
+        data=DataConfig(source="digits", max_train_images=300, max_test_images=40),
+        model=ModelConfig(architecture="simple_cnn"),
+        training=TrainingConfig(epochs=3, batch_size=16),
+        callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
+    run_dir = runs.create(config)
+    real_batch_end = training.ProgressWriter.on_train_batch_end
+
+    def stop_in_epoch_2(writer: training.ProgressWriter, batch: int,
+                        logs: dict | None = None) -> None:
+        if writer._epoch == 2 and batch + 1 == 5:
+            rundir.request_stop(run_dir)  # as the Stop button does, between two batches
+        real_batch_end(writer, batch, logs)
+
+    monkeypatch.setattr(training.ProgressWriter, "on_train_batch_end", stop_in_epoch_2)
+    stopped = training.train(run_dir, verbose=0)
+    monkeypatch.undo()
+
+    steps = stopped["steps_per_epoch"]
+    assert steps > 5
+    assert stopped["status"] == "stopped", stopped.get("error")
+    assert (stopped["epochs_run"], stopped["checkpoint_epoch"]) == (1, 1)
+    assert (stopped["partial_epoch"], stopped["partial_batches"]) == (2, 5)
+    first_rows = rundir.read_metrics(run_dir)
+    assert [row["epoch"] for row in first_rows if row["kind"] == "epoch"] == [1]
+    assert max(row["step"] for row in first_rows if row["epoch"] == 2) == 5
+    assert len((run_dir / rundir.HISTORY).read_text().splitlines()) == 1 + 1
+    last = keras.saving.load_model(run_dir / rundir.LAST_MODEL)
+    assert int(last.optimizer.iterations) == steps  # epoch 1 only, not epoch 2's five batches
+    # the clock kept the cut-short epoch's time: one clock from the first batch to the stop
+    assert stopped["train_seconds"] >= first_rows[-1]["elapsed"] > first_rows[0]["elapsed"]
+
+    assert rundir.resume_refusal(run_dir) is None
+    rundir.clear_stop(run_dir)  # as runs.resume does before it starts the worker
+    finished = training.train(run_dir, resume=True, verbose=0)
+
+    assert finished["status"] == "completed", finished.get("error")
+    rows = rundir.read_metrics(run_dir)
+    resumed = rows[len(first_rows):]
+    assert (resumed[0]["epoch"], resumed[0]["step"]) == (2, 1)  # epoch 2 again, from its start
+    assert sorted({row["epoch"] for row in resumed}) == [2, 3]
+    assert [row["epoch"] for row in rows if row["kind"] == "epoch"] == [1, 2, 3]  # each once
+    assert (finished["epochs_run"], finished["checkpoint_epoch"]) == (3, 3)
+    assert finished.get("partial_epoch") is None and finished.get("partial_batches") is None
+    last = keras.saving.load_model(run_dir / rundir.LAST_MODEL)
+    assert int(last.optimizer.iterations) == 3 * steps  # three whole epochs, no more
+    assert len((run_dir / rundir.HISTORY).read_text().splitlines()) == 1 + 3
+    # the resumed attempt's clock starts where the stopped one ended
+    assert finished["elapsed_before"] == stopped["train_seconds"]
+    assert resumed[0]["elapsed"] > stopped["train_seconds"]
+    assert finished["train_seconds"] >= rows[-1]["elapsed"]
+    elapsed = [row["elapsed"] for row in rows]
+    assert elapsed == sorted(elapsed)
