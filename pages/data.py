@@ -1,7 +1,7 @@
 """Data: choose the dataset, look at its images and class balance, preview augmentation.
 
 The choice is kept in st.session_state["data_config"] and the augmentation in
-st.session_state["augment_config"]; the Train page starts from both.
+st.session_state[AUGMENT_CONFIG]; the Train page starts from both.
 """
 
 from __future__ import annotations
@@ -16,23 +16,20 @@ import streamlit as st
 from cifarkit import charts, datasets, uploads
 from cifarkit.config import AugmentConfig, ConfigError, DataConfig, RunConfig
 from cifarkit.labels import builtin_label_names
-from pages.common import (
-    SOURCE_TITLES,
-    archive_missing,
-    augment_controls,
+from cifarkit.sources import CHOICES, SOURCES, archive_missing, recommended_augment, where_to_put
+from ui.augment import augment_controls, forget_widgets
+from ui.data import download_button, load_dataset
+from ui.images import enlarge
+from ui.nav import nav_link
+from ui.state import (
+    AUGMENT_CONFIG,
+    DATA_CONFIG,
+    DATA_SOURCE,
     current_augment_config,
     current_data_config,
-    download_button,
-    enlarge,
-    forget_widgets,
-    load_dataset,
-    nav_link,
-    recommended_augment,
-    store_upload,
-    upload_owner,
     use_digits,
-    where_to_put,
 )
+from ui.uploads import store_upload, upload_owner
 
 GRID_COLUMNS = 8  # sample grid: images per row
 GRID_ROWS = 3
@@ -50,7 +47,7 @@ def _start_from(spec: DataConfig) -> None:
     names = builtin_label_names(spec.source, spec.label_mode) or ()
     subset = "names" if spec.classes else "count" if spec.num_classes else "all"
     defaults = {
-        "data_source": spec.source, "data_label_mode": spec.label_mode, "data_subset": subset,
+        DATA_SOURCE: spec.source, "data_label_mode": spec.label_mode, "data_subset": subset,
         "data_classes": list(spec.classes) or list(names[:5]),
         "data_num_classes": spec.num_classes or min(10, len(names) or 10),
         "data_path": spec.path or "", "data_image_size": spec.image_size,
@@ -63,7 +60,7 @@ def _start_from(spec: DataConfig) -> None:
 
 def choose_source() -> tuple[str, str]:
     source = st.selectbox(
-        "Dataset", list(SOURCE_TITLES), format_func=SOURCE_TITLES.get, key="data_source",
+        "Dataset", CHOICES, format_func=lambda key: SOURCES[key].choice, key=DATA_SOURCE,
         help="CIFAR-10: 10 everyday classes (planes, cats, ships…). CIFAR-100: 100 finer "
         "classes grouped into 20 superclasses. Digits: small handwritten digits that ship with "
         "the app, for trying things out offline. Or bring your own photos.")
@@ -176,7 +173,7 @@ def require_archive(spec: DataConfig) -> None:
     """CIFAR not on disk: say how to get it, offer digits instead, and stop the page."""
     if not archive_missing(spec):
         return
-    title = SOURCE_TITLES[spec.source]
+    title = SOURCES[spec.source].title
     st.info(f"**{title} is not on this computer yet.** Download it once (needs internet), or "
             f"without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
     if download_button(spec.source, key=f"data_download_{spec.source}", offer_digits=False):
@@ -302,7 +299,7 @@ def augmented(images: np.ndarray, augment_json: str, seed: int) -> np.ndarray:
 
 def _reset_augment() -> None:
     forget_widgets("aug_")
-    st.session_state["augment_config"] = recommended_augment(current_data_config().source)
+    st.session_state[AUGMENT_CONFIG] = recommended_augment(current_data_config().source)
 
 
 def show_augmentation(dataset: datasets.Dataset) -> None:
@@ -310,7 +307,7 @@ def show_augmentation(dataset: datasets.Dataset) -> None:
     with settings_column:
         st.markdown("**Random changes applied while training**")
         aug = augment_controls("aug_", current_augment_config())
-        st.session_state["augment_config"] = aug
+        st.session_state[AUGMENT_CONFIG] = aug
         st.caption(f"Rotation up to ±{aug.rotation * 360:.0f}°. The Train page starts from "
                    "these settings.")
         st.button("Reset to the recommendation", key="aug_reset", on_click=_reset_augment,
@@ -338,7 +335,7 @@ st.caption("Choose what to train on and look at it first: a model can only be as
 spec = choose_dataset()
 require_archive(spec)
 dataset = load(spec)
-st.session_state["data_config"] = spec
+st.session_state[DATA_CONFIG] = spec
 st.success(f"**{dataset.name}** selected for training.", icon=":material/check_circle:")
 show_summary(dataset)
 samples, balance, one, augmentation = st.tabs(

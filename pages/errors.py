@@ -12,7 +12,10 @@ from streamlit.delta_generator import DeltaGenerator
 
 from cifarkit import charts, evaluation, runs
 from cifarkit.evaluation import Predictions
-from pages import common
+from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
+from ui.images import enlarge
+from ui.nav import pick_run
+from ui.runfiles import load_predictions
 
 ANY_CLASS = "any class"
 GALLERY_COLUMNS = 6
@@ -165,7 +168,7 @@ def show_images(pred: Predictions, wrong: pd.DataFrame, cam: GalleryCam | None) 
         if position % GALLERY_COLUMNS == 0:  # a fresh row of columns keeps the rows aligned
             cols = st.columns(GALLERY_COLUMNS)
         cell = cols[position % GALLERY_COLUMNS]
-        cell.image(common.enlarge(pred.images[row.index], GALLERY_SIZE), width="stretch",
+        cell.image(enlarge(pred.images[row.index], GALLERY_SIZE), width="stretch",
                    caption=f"→ {row.predicted} ({row.confidence:.0%})")
         if cam is None:
             continue
@@ -179,13 +182,13 @@ def show_images(pred: Predictions, wrong: pd.DataFrame, cam: GalleryCam | None) 
 def gallery_cam(run: runs.Run, fine: Predictions) -> GalleryCam | None:
     """The gallery's Grad-CAM toggle and options; None when off or the model cannot do it."""
     if not st.toggle("Show where the model looked (Grad-CAM)", key="errors_gradcam",
-                     help=common.GRADCAM_HELP + " Under each mistake: the heatmap for the wrong "
+                     help=GRADCAM_HELP + " Under each mistake: the heatmap for the wrong "
                      "class shows what misled the model."):
         return None
     if not run.has_model:
         st.info("This run kept no model file, so its heatmaps cannot be computed.")
         return None
-    found = common.usable_gradcam_layers(run)
+    found = usable_gradcam_layers(run)
     if found is None:
         return None
     layers, default = found
@@ -196,7 +199,7 @@ def gallery_cam(run: runs.Run, fine: Predictions) -> GalleryCam | None:
         help="The wrong guess: which parts of the picture convinced the model. The right class: "
         "did the model notice the real object at all?")
     layer = right.selectbox("Layer", layers, index=layers.index(default),
-                            key=f"errors_cam_layer_{run.run_id}", help=common.LAYER_HELP)
+                            key=f"errors_cam_layer_{run.run_id}", help=LAYER_HELP)
     return GalleryCam(run, fine, layer, for_true_class=target == "true")
 
 
@@ -204,14 +207,14 @@ def show_cam(cell: DeltaGenerator, cam: GalleryCam, image: np.ndarray, index: in
     """The heatmap of one misclassified image, for the model's own (fine) class."""
     labels = cam.fine.y_true if cam.for_true_class else cam.fine.y_pred
     class_index = int(labels[index])
-    heat = common.grad_cam(cam.run, image, class_index, cam.layer)
-    cell.image(common.cam_view(image, heat.heatmap, GALLERY_SIZE), width="stretch",
+    heat = grad_cam(cam.run, image, class_index, cam.layer)
+    cell.image(cam_view(image, heat.heatmap, GALLERY_SIZE), width="stretch",
                caption=f"where it saw “{cam.fine.class_names[class_index]}”")
 
 
 def page(run: runs.Run) -> None:
     try:
-        pred = common.load_predictions(run)
+        pred = load_predictions(run)
     except (ValueError, OSError) as error:
         st.error(f"The test-set predictions of this run cannot be read: {error}")
         return
@@ -240,7 +243,7 @@ def page(run: runs.Run) -> None:
 st.title("Errors")
 st.caption("Where does a model go wrong? Scores per class, the classes it mixes up, and the test "
            "images behind each mistake.")
-chosen = common.pick_run("Run", key="errors_run",
+chosen = pick_run("Run", key="errors_run",
                          help="Runs that finished (or were stopped) and were scored "
                          "on the test set.")
 if chosen is None:

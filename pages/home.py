@@ -9,15 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from cifarkit import compare, datasets, runs, system
-from pages.common import (
-    current_data_config,
-    describe_data,
-    download_button,
-    nav_link,
-    status_label,
-    use_digits,
-    where_to_put,
-)
+from cifarkit.sources import describe_data, where_to_put
+from ui.data import download_button
+from ui.format import status_label
+from ui.nav import nav_link
+from ui.state import current_data_config, use_digits
 
 RECENT_RUNS = 8  # rows in the recent-runs table
 

@@ -10,7 +10,11 @@ from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
 from cifarkit import charts, predict, runs
-from pages import common
+from ui.format import run_label
+from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
+from ui.images import enlarge
+from ui.nav import nav_link
+from ui.runfiles import load_model, load_predictions
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 TOP_K = 5
@@ -40,13 +44,13 @@ def choose_runs() -> list[runs.Run]:
     usable = {run.run_id: run for run in runs.list_runs() if run.has_model and run.has_predictions}
     if not usable:
         st.info("No trained model yet. Train one on the **Train** page, then come back here.")
-        common.nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
-        common.nav_link("pages/runs.py", "Or import a .keras model file (Runs page)",
+        nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
+        nav_link("pages/runs.py", "Or import a .keras model file (Runs page)",
                         icon=":material/upload_file:")
         return []
     chosen = st.multiselect(
         "Model", list(usable), default=list(usable)[:1],
-        format_func=lambda run_id: common.run_label(usable[run_id]), key="predict_runs",
+        format_func=lambda run_id: run_label(usable[run_id]), key="predict_runs",
         help="Pick one run, or several to average their predictions (an ensemble). Runs in an "
         "ensemble must know the same classes. A .keras model from elsewhere can be imported "
         "on the Runs page (“Import a model”) and then appears here.")
@@ -55,7 +59,7 @@ def choose_runs() -> list[runs.Run]:
         return []
     picked = [usable[run_id] for run_id in chosen]
     try:
-        names = [common.load_predictions(run).class_names for run in picked]
+        names = [load_predictions(run).class_names for run in picked]
     except (ValueError, OSError) as error:
         st.error(f"The class names of a chosen run cannot be read: {error}")
         return []
@@ -83,7 +87,7 @@ def uploaded_pictures() -> list[Picture]:
 
 def sample_test_pictures(run: runs.Run) -> list[Picture]:
     """A few random test images of the run (never seen in training), with their true labels."""
-    pred = common.load_predictions(run)
+    pred = load_predictions(run)
     if pred.images is None:
         st.info("This run did not keep its test images; upload your own instead.")
         return []
@@ -105,7 +109,7 @@ def classify(chosen: list[runs.Run], pictures: list[Picture]) -> np.ndarray | No
     size = max(run.config.data.image_size for run in chosen)
     batch = np.stack([predict.to_input(picture.image, size) for picture in pictures])
     try:
-        models = [common.load_model(run) for run in chosen]
+        models = [load_model(run) for run in chosen]
         with st.spinner("Thinking…"):
             return predict.predict_probs(models, batch)
     except (predict.ModelFileError, ValueError) as error:
@@ -116,22 +120,22 @@ def classify(chosen: list[runs.Run], pictures: list[Picture]) -> np.ndarray | No
 def gradcam_settings(chosen: list[runs.Run]) -> CamSettings | None:
     """The Grad-CAM toggle and, when on, the member model and layer; None when off or unusable."""
     if not st.toggle("Show where the model looked (Grad-CAM)", key="predict_gradcam",
-                     help=common.GRADCAM_HELP + " Slow models take a second per picture."):
+                     help=GRADCAM_HELP + " Slow models take a second per picture."):
         return None
     run = chosen[0]
     if len(chosen) > 1:
         by_id = {member.run_id: member for member in chosen}
         run = by_id[st.selectbox(
-            "Look inside", list(by_id), format_func=lambda run_id: common.run_label(by_id[run_id]),
+            "Look inside", list(by_id), format_func=lambda run_id: run_label(by_id[run_id]),
             key="predict_cam_run", help="Grad-CAM looks inside one network. The members of an "
             "ensemble may each rely on different parts of the picture: compare them here.")]
-    found = common.usable_gradcam_layers(run)
+    found = usable_gradcam_layers(run)
     if found is None:
         return None
     layers, default = found
     with st.expander("Advanced: which layer Grad-CAM looks at"):
         layer = st.selectbox("Layer", layers, index=layers.index(default),
-                             key=f"predict_cam_layer_{run.run_id}", help=common.LAYER_HELP)
+                             key=f"predict_cam_layer_{run.run_id}", help=LAYER_HELP)
     st.caption("Red: what spoke for the class; blue: what did not count. The second heatmap "
                "explains any class you pick, e.g. the right answer when the model was wrong.")
     return CamSettings(run, layer)
@@ -157,9 +161,9 @@ def show_gradcam(picture: Picture, top: list[tuple[str, float]], class_names: li
                               help="Which class to show the evidence for. Pick the right answer "
                               "to see whether the model noticed it at all.")
     for slot, name, label in ((predicted_col, top[0][0], "predicted"), (heat_slot, picked, "")):
-        heat = common.grad_cam(cam.run, image, class_names.index(name), cam.layer)
+        heat = grad_cam(cam.run, image, class_names.index(name), cam.layer)
         caption = f"Where it saw “{name}”" + (f" ({label})" if label else "")
-        slot.image(common.cam_view(image, heat.heatmap, SHOWN_SIZE), caption=caption,
+        slot.image(cam_view(image, heat.heatmap, SHOWN_SIZE), caption=caption,
                    width=SHOWN_SIZE)
 
 
@@ -171,7 +175,7 @@ def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str,
     image_col, *cam_cols, bars_col = st.columns(widths, vertical_alignment="center")
     shown = picture.image
     if max(shown.size) < SHOWN_SIZE:  # tiny test images: square pixels, not a blur
-        shown = common.enlarge(np.asarray(shown), SHOWN_SIZE)
+        shown = enlarge(np.asarray(shown), SHOWN_SIZE)
     image_col.image(shown, caption=picture.name, width=SHOWN_SIZE)
     if cam is not None:
         try:
@@ -207,7 +211,7 @@ if not pictures:
 probabilities = classify(selected, pictures)
 if probabilities is None:
     st.stop()
-classes = common.load_predictions(selected[0]).class_names
+classes = load_predictions(selected[0]).class_names
 if probabilities.shape[1] != len(classes):
     st.error(f"The model answers with {probabilities.shape[1]} classes but its run lists "
              f"{len(classes)} class names: its files do not belong together.")

@@ -8,7 +8,11 @@ import streamlit as st
 from cifarkit import charts, compare, rundir, runs
 from cifarkit.config import DataConfig
 from cifarkit.labels import parse_names
-from pages import common
+from cifarkit.sources import archive_missing, title
+from ui.exports import EXPORTS, bundle_bytes, export_bytes
+from ui.format import run_label, status_label
+from ui.nav import nav_link
+from ui.runfiles import load_predictions
 
 REFRESH_SECONDS = 5  # table refresh while a run is queued or running
 TYPED = "typed"  # import choice: the user types the class names
@@ -22,16 +26,6 @@ IMPORT_CLASSES: dict[str, tuple[str, DataConfig | None]] = {
                         DataConfig(source="cifar100", label_mode="coarse")),
     TYPED: ("Other: I type the class names", None),
 }
-# Downloads prepared on request: kind -> (button label, file suffix, mime, help for a learner).
-EXPORTS = {
-    "tflite": ("TFLite file", ".tflite", "application/octet-stream",
-               "TensorFlow Lite: a compact file for phones, Raspberry Pis and other small "
-               "devices (Android, iOS, LiteRT). Pixels 0–255 in, class probabilities out."),
-    "saved_model": ("SavedModel (.zip)", "-saved_model.zip", "application/zip",
-                    "A TensorFlow SavedModel folder (zipped) for TensorFlow Serving or "
-                    "tf.saved_model.load: no Keras or cifarkit code needed to run it."),
-}
-
 COLUMNS = {
     "name": st.column_config.TextColumn("Run", pinned=True, help="The run's name (Train page)."),
     "model": st.column_config.TextColumn("Model", help="Architecture that was trained; "
@@ -124,7 +118,7 @@ def damaged_section() -> None:
     for item in damaged:
         with st.container(border=True):
             text, sure, button = st.columns([4, 1, 1], vertical_alignment="center")
-            text.markdown(f"**{item.job_id}** · {common.status_label(item.status)}")
+            text.markdown(f"**{item.job_id}** · {status_label(item.status)}")
             text.caption(item.reason)
             confirmed = sure.checkbox("I am sure", key=f"runs_damaged_confirm_{item.job_id}",
                                       help="Deleting removes the folder. It cannot be undone.")
@@ -137,7 +131,7 @@ def runs_table() -> None:
     """The table of all runs and its CSV export; refreshes itself while runs are active."""
     all_runs = runs.list_runs()
     table = compare.runs_table(all_runs)
-    shown = table.assign(status=table["status"].map(common.status_label))
+    shown = table.assign(status=table["status"].map(status_label))
     st.dataframe(shown, column_config=COLUMNS, hide_index=True, key="runs_table", placeholder="–")
     st.download_button("Download table (CSV)", table.to_csv(index=False), "cifarkit-runs.csv",
                          "text/csv", icon=":material/download:", on_click="ignore",
@@ -149,7 +143,7 @@ def runs_table() -> None:
 def manage(all_runs: list[runs.Run]) -> None:
     """Actions on one run: stop, resume, download its model (in several formats), delete."""
     by_id = {run.run_id: run for run in all_runs}
-    run_id = st.selectbox("Run", list(by_id), format_func=lambda key: common.run_label(by_id[key]),
+    run_id = st.selectbox("Run", list(by_id), format_func=lambda key: run_label(by_id[key]),
                           key="runs_manage", help="The run the buttons below act on.")
     run = by_id[run_id]
     if run.status == "failed" and run.info.get("error"):
@@ -192,7 +186,7 @@ def exports(run: runs.Run) -> None:
     st.markdown("**Export for use elsewhere**")
     bundle_col, *cols = st.columns(1 + len(EXPORTS))
     bundle_col.download_button(
-        "Bundle (.zip)", data=(lambda: common.bundle_bytes(run)) if run.has_model else b"",
+        "Bundle (.zip)", data=(lambda: bundle_bytes(run)) if run.has_model else b"",
         file_name=f"{run.name}.zip", mime="application/zip", icon=":material/folder_zip:",
         disabled=not run.has_model, on_click="ignore", key="runs_download_bundle",
         help="model.keras with labels.txt (class names in output order), config.json and "
@@ -213,7 +207,7 @@ def export_button(run: runs.Run, kind: str, label: str, suffix: str, mime: str,
         return
     try:
         with st.spinner(f"Converting to {label}…"):
-            data = common.export_bytes(run, kind)
+            data = export_bytes(run, kind)
     except (ValueError, OSError, RuntimeError) as error:  # RuntimeError: converter failures
         st.error(f"The {label} export failed: {error}")
         return
@@ -247,8 +241,8 @@ def import_section() -> None:
         names = parse_names(text)
     else:
         data = IMPORT_CLASSES[choice][1]
-        if data is not None and common.archive_missing(data):
-            st.caption(f"The {common.SOURCE_TITLES[data.source]} archive is not on this "
+        if data is not None and archive_missing(data):
+            st.caption(f"The {title(data.source)} archive is not on this "
                        "computer yet: importing downloads it first (about 170 MB).")
     name = st.text_input("Run name", key="runs_import_name", max_chars=80,
                          placeholder="the model's own name",
@@ -286,8 +280,8 @@ def show_import_flash() -> None:
     message = st.session_state.pop("runs_import_flash", None)
     if message:
         st.success(message, icon=":material/check_circle:")
-        common.nav_link("pages/errors.py", "See its errors", icon=":material/error_med:")
-        common.nav_link("pages/predict.py", "Try it on your pictures",
+        nav_link("pages/errors.py", "See its errors", icon=":material/error_med:")
+        nav_link("pages/predict.py", "Try it on your pictures",
                         icon=":material/image_search:")
 
 
@@ -348,7 +342,7 @@ def ensemble(all_runs: list[runs.Run]) -> None:
     if len(chosen) < 2:
         return
     try:
-        members = {names[run_id]: common.load_predictions(scored[run_id]) for run_id in chosen}
+        members = {names[run_id]: load_predictions(scored[run_id]) for run_id in chosen}
         scores, _ = compare.ensemble_scores(members)
     except ValueError as error:
         st.warning(f"These runs cannot be combined: {error}")
@@ -378,7 +372,7 @@ all_runs = runs.list_runs()
 if not all_runs:
     st.info("No runs yet. Start one on the **Train** page, or import a model file below; it "
             "will show up here.")
-    common.nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
+    nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
     st.subheader("Import a model")
     import_section()
     st.stop()

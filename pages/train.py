@@ -12,55 +12,45 @@ from dataclasses import asdict, replace
 
 import streamlit as st
 
-from cifarkit import charts, datasets, rundir, runs
+from cifarkit import charts, datasets, progress, rundir, runs
 from cifarkit.config import (
     MAX_INPUT_SIZE,
+    MONITORS,
     OPTIMIZERS,
+    POOLINGS,
+    SCHEDULES,
     CallbacksConfig,
-    ConfigError,
     DataConfig,
     ModelConfig,
     OptimizerConfig,
     RunConfig,
     TrainingConfig,
 )
-from cifarkit.labels import builtin_label_names
 from cifarkit.models import catalog
-from pages.common import (
-    augment_controls,
-    current_augment_config,
-    current_data_config,
-    data_line,
-    describe_data,
-    format_seconds,
-    load_dataset,
-    nav_link,
-    status_label,
-    store_upload,
-)
+from cifarkit.models.memory import training_mb
+from cifarkit.sources import data_shape, describe_data
+from ui.augment import augment_controls
+from ui.data import data_line, load_dataset
+from ui.format import format_seconds, percent, status_label
+from ui.forms import LEARNING_RATES, labelled, launch, log_tail, rate_text, valid
+from ui.nav import nav_link
+from ui.state import SELECTED_RUN, current_augment_config, current_data_config, focus_run
+from ui.uploads import store_upload
 
 KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
 WEIGHTS = {"imagenet": "ImageNet (pretrained)", "none": "None (random start)",
            "file": "My own .weights.h5 file"}
 TRAINABLE = {"all": "All layers", "top": "Top part of the network", "head": "Head only"}
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
-SCHEDULES = {"constant": "Constant", "cosine": "Cosine decay to 0",
-             "one_cycle": "One cycle (warm up, then decay)"}
-MONITORS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
-LOG_LINES = 25  # lines of train.log shown for a failed run
+SCHEDULE_NAMES = labelled(SCHEDULES, {"constant": "Constant", "cosine": "Cosine decay to 0",
+                                      "one_cycle": "One cycle (warm up, then decay)"})
+MONITOR_NAMES = labelled(MONITORS, {"val_loss": "validation loss",
+                                    "val_accuracy": "validation accuracy"})
+POOLING_NAMES = labelled(POOLINGS, {"avg": "Global average", "max": "Global max",
+                                    "flatten": "Flatten"})
 
 
 # --- the data and the model (outside the form: the choices below depend on them)
-
-
-def data_shape(spec: DataConfig) -> tuple[int, int]:
-    """(number of classes, image side) of the chosen data, loading it only for a folder."""
-    if spec.source == "folder":
-        dataset = load_dataset(spec)
-        return dataset.num_classes, int(dataset.x_train.shape[1])
-    names = builtin_label_names(spec.source, spec.label_mode) or ()
-    return len(spec.classes) or spec.num_classes or len(names), spec.image_size
 
 
 def show_data(spec: DataConfig) -> tuple[int, int] | None:
@@ -68,7 +58,7 @@ def show_data(spec: DataConfig) -> tuple[int, int] | None:
     if not data_line(spec):
         return None
     try:
-        return data_shape(spec)
+        return data_shape(spec, load_dataset)
     except datasets.DatasetError as error:
         st.error(str(error), icon=":material/error:")
         return None
@@ -128,9 +118,7 @@ def _uploaded_weights() -> str:
 def choose_head() -> tuple[str, int, float]:
     with st.expander("Classifier head", icon=":material/hub:"):
         pooling = st.selectbox(
-            "Pooling", ["avg", "max", "flatten"], key="train_pooling",
-            format_func={"avg": "Global average", "max": "Global max",
-                         "flatten": "Flatten"}.get,
+            "Pooling", list(POOLING_NAMES), key="train_pooling", format_func=POOLING_NAMES.get,
             help="How the feature maps become one vector. Average pooling is the usual choice; "
             "flatten keeps positions but adds many parameters.")
         dense = st.select_slider("Extra dense layer (units)", [0, 64, 128, 256, 512, 1024],
@@ -182,9 +170,8 @@ def show_model_size(model: ModelConfig, num_classes: int, image_size: int) -> No
               help="Kept as they are: frozen pretrained layers and batch-norm statistics.")
     st.metric("Weights in memory", f"{stats['weights_mb']:,.1f} MB",
               help="Size of all weights as 32-bit floats; about the size of the saved model.")
-    training_mb = stats["weights_mb"] + 3 * stats["weights_mb"] * (
-        stats["trainable_params"] / max(stats["total_params"], 1))
-    st.caption(f"Training also keeps gradients and optimizer state: ≈ {training_mb:,.0f} MB "
+    memory = training_mb(stats["weights_mb"], stats["trainable_params"], stats["total_params"])
+    st.caption(f"Training also keeps gradients and optimizer state: ≈ {memory:,.0f} MB "
                "before activations.")
 
 
@@ -199,10 +186,11 @@ def optimizer_fields(kind: str) -> OptimizerConfig:
                         "better with a good schedule.")
     rate = st.select_slider(
         "Learning rate", LEARNING_RATES, value=1e-3 if kind == "scratch" else 1e-4,
-        key=f"train_lr_{kind}", format_func=lambda value: f"{value:g}",
+        key=f"train_lr_{kind}", format_func=rate_text,
         help="Step size of each update. Too high: the loss jumps around or explodes. Too low: "
         "learning crawls. Pretrained networks need small rates (1e-4) to keep what they know.")
-    schedule = st.selectbox("Learning-rate schedule", list(SCHEDULES), format_func=SCHEDULES.get,
+    schedule = st.selectbox("Learning-rate schedule", list(SCHEDULE_NAMES),
+                            format_func=SCHEDULE_NAMES.get,
                             key="train_schedule",
                             help="Constant keeps the rate. Cosine lowers it smoothly to 0 by the "
                             "last epoch. One cycle warms up first, then decays: fast training. "
@@ -245,7 +233,7 @@ def callback_fields() -> CallbacksConfig:
     early = st.toggle("Early stopping", True, key="train_early",
                       help="Stops when the monitored value has not improved for a while: no "
                       "wasted epochs, less overfitting.")
-    monitor = st.selectbox("Watch", list(MONITORS), format_func=MONITORS.get,
+    monitor = st.selectbox("Watch", list(MONITOR_NAMES), format_func=MONITOR_NAMES.get,
                            key="train_early_monitor",
                            help="What early stopping watches (lower loss or higher accuracy).")
     patience = st.number_input("Patience (epochs)", 1, 100, 5, key="train_early_patience",
@@ -309,24 +297,9 @@ def training_form(spec: DataConfig, kind: str, model: ModelConfig) -> None:
         config = RunConfig(name=name, data=spec, augment=augment, model=model,
                            optimizer=optimizer, training=replace(training, **speed),
                            callbacks=callbacks, seed=seed)
-        try:
-            config.validate()
-        except ConfigError as error:
-            st.error(f"**{error.field}**: {error.reason}", icon=":material/error:")
+        if not valid(config):
             return
-    launch(config)
-
-
-def launch(config: RunConfig) -> None:
-    try:
-        run = runs.launch(config)
-    except (ValueError, OSError) as error:
-        st.error(f"Could not start the run: {error}", icon=":material/error:")
-        return
-    st.session_state["train_run"] = run.run_id
-    st.session_state["selected_run"] = run.run_id  # the Runs and Errors pages pick it too
-    st.session_state["train_goto_live"] = True
-    st.rerun()
+    launch(lambda: runs.launch(config).run_id, "run", focus_run)
 
 
 # --- watching runs (read from disk every two seconds; the worker process does the training)
@@ -335,55 +308,31 @@ def launch(config: RunConfig) -> None:
 def watched_runs() -> list[runs.Run]:
     """The run launched here or picked on another page (else the newest), then all active runs."""
     every = runs.list_runs()
-    focus = next((run for run in every if run.run_id == st.session_state.get("selected_run")),
+    focus = next((run for run in every if run.run_id == st.session_state.get(SELECTED_RUN)),
                  every[0] if every else None)
     others = [run for run in every if run.is_active and run is not focus]
     return ([focus] if focus else []) + others
 
 
-def time_left(run: runs.Run, rows: list[dict], batch: dict | None) -> float | None:
-    """Seconds to the last epoch at the pace so far (early stopping may finish sooner)."""
-    done = int(rows[-1]["epoch"]) if rows else 0
-    current = batch if batch and batch.get("epoch", 0) > done and batch.get("step") else None
-    per_epoch = None
-    if rows:
-        per_epoch = sum(row.get("seconds", 0.0) for row in rows) / len(rows)
-    left = 0.0
-    if current:
-        per_step = current["seconds"] / current["step"]
-        left = (current["steps"] - current["step"]) * per_step
-        per_epoch = per_epoch or per_step * current["steps"]
-    if per_epoch is None:
-        return None
-    later = run.config.training.epochs - done - (1 if current else 0)
-    return left + max(later, 0) * per_epoch
-
-
 def show_progress(run: runs.Run, rows: list[dict], batch: dict | None) -> None:
     total = run.config.training.epochs
-    done = int(rows[-1]["epoch"]) if rows else 0
-    current = batch if batch and batch.get("epoch", 0) > done else None
-    in_epoch = current["step"] / current["steps"] if current and current.get("steps") else 0.0
-    st.progress(min((done + in_epoch) / total, 1.0),
-                text=f"Epoch {min(done + 1, total) if run.is_active else done} of {total}")
-    if current:
-        st.progress(min(in_epoch, 1.0), text=f"Batch {current['step']} of {current['steps']}")
+    where = progress.epoch_progress(total, rows, batch)
+    st.progress(where.fraction, text=where.epoch_text(run.is_active))
+    if where.current:
+        st.progress(where.in_epoch,
+                    text=f"Batch {where.current['step']} of {where.current['steps']}")
     elif run.status == "queued" or not rows:
         st.progress(0.0, text="Loading the data and building the model…")
-    elif done >= total or run.info.get("epochs_run", 0) >= total:
+    elif where.done >= total or run.info.get("epochs_run", 0) >= total:
         st.progress(1.0, text="Testing the best model on the test set…")
     cells = st.columns(4)
     last = rows[-1] if rows else {}
-    cells[0].metric("Training accuracy", _percent(last.get("accuracy")))
-    cells[1].metric("Validation accuracy", _percent(last.get("val_accuracy")),
+    cells[0].metric("Training accuracy", percent(last.get("accuracy")))
+    cells[1].metric("Validation accuracy", percent(last.get("val_accuracy")),
                     help="On held-back images the model does not train on.")
     cells[2].metric("Elapsed", format_seconds(run.info.get("train_seconds")))
-    cells[3].metric("Time left", format_seconds(time_left(run, rows, batch)),
+    cells[3].metric("Time left", format_seconds(progress.time_left(total, rows, batch)),
                     help="At the pace so far; early stopping may end the run sooner.")
-
-
-def _percent(value: float | None) -> str:
-    return f"{value:.1%}" if isinstance(value, (int, float)) else "–"
 
 
 def show_outcome(run: runs.Run) -> None:
@@ -391,11 +340,11 @@ def show_outcome(run: runs.Run) -> None:
     if run.status in ("completed", "stopped"):
         accuracy = info.get("test_accuracy")
         verb = "finished and" if run.status == "completed" else "was stopped; its best model"
-        st.success(f"**{run.name}** {verb} scored **{_percent(accuracy)}** on the test set.",
+        st.success(f"**{run.name}** {verb} scored **{percent(accuracy)}** on the test set.",
                    icon=":material/emoji_events:")
         cells = st.columns(4)
-        cells[0].metric("Test accuracy", _percent(accuracy))
-        cells[1].metric("Top-5 accuracy", _percent(info.get("test_top5_accuracy")),
+        cells[0].metric("Test accuracy", percent(accuracy))
+        cells[1].metric("Top-5 accuracy", percent(info.get("test_top5_accuracy")),
                         help="The right class is among the model's five best guesses.")
         cells[2].metric("Epochs", info.get("epochs_run", "–"))
         cells[3].metric("Training time", format_seconds(info.get("train_seconds")))
@@ -407,11 +356,7 @@ def show_outcome(run: runs.Run) -> None:
     elif run.status == "failed":
         st.error(f"The run failed: {info.get('error') or 'no error recorded'}",
                  icon=":material/error:")
-        log = run.path / rundir.LOG
-        if log.is_file():
-            with st.expander("Last lines of the training log"):
-                st.code("\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:]),
-                        language=None)
+        log_tail(run.path / rundir.LOG, "Last lines of the training log")
     elif run.status == "interrupted":
         st.warning("The training process ended without finishing (the computer slept, the "
                    "server restarted or it was killed). Resume it on the Runs page: it continues "

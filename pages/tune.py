@@ -13,7 +13,9 @@ from typing import Any
 import streamlit as st
 
 from cifarkit import charts, rundir, runs, searchdir, searches
-from cifarkit.config import MAX_BLOCKS, OPTIMIZERS, ConfigError, ModelConfig, RunConfig
+from cifarkit.config import MAX_BLOCKS, OPTIMIZERS, ModelConfig, RunConfig
+from cifarkit.describe import HYPERPARAMETER_NAMES, describe_run, format_score, settings_line
+from cifarkit.sources import describe_data
 from cifarkit.tuneconfig import (
     ALGORITHMS,
     MAX_TRIALS,
@@ -22,28 +24,21 @@ from cifarkit.tuneconfig import (
     SearchSpace,
     TuneConfig,
 )
-from pages.common import (
-    current_augment_config,
-    current_data_config,
-    data_line,
-    describe_data,
-    nav_link,
-    status_label,
-)
+from ui.data import data_line
+from ui.format import status_label
+from ui.forms import LEARNING_RATES, labelled, launch, log_tail, rate_text, valid
+from ui.nav import nav_link
+from ui.state import current_augment_config, current_data_config, focus_run
 
-ALGORITHM_NAMES = {"random": "Random search", "hyperband": "Hyperband",
-                   "bayesian": "Bayesian optimisation"}
-OBJECTIVE_NAMES = {"val_accuracy": "Validation accuracy (higher is better)",
-                   "val_loss": "Validation loss (lower is better)"}
-HYPERPARAMETER_NAMES = {"base_filters": "Filters", "blocks": "Blocks", "dropout": "Dropout",
-                        "learning_rate": "Learning rate", "optimizer": "Optimizer",
-                        "augmentation": "Augmentation", "batch_size": "Batch size"}
+ALGORITHM_NAMES = labelled(ALGORITHMS, {"random": "Random search", "hyperband": "Hyperband",
+                                        "bayesian": "Bayesian optimisation"})
+OBJECTIVE_NAMES = labelled(OBJECTIVES, {"val_accuracy": "Validation accuracy (higher is better)",
+                                        "val_loss": "Validation loss (lower is better)"})
 # Widget label for each TuneConfig field a form mistake can hit, so an error names both.
 FIELD_LABELS = {"space.base_filters": "Width", "space.optimizers": "Optimizers",
                 "space.batch_sizes": "Batch sizes", "space.blocks_max": "Depth",
                 "base.data.max_train_images": "Max training images"}
 FILTER_CHOICES = (8, 16, 32, 64, 128)
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 BATCH_SIZES = (16, 32, 64, 128, 256)
 # Defaults that finish a useful search in minutes on a laptop CPU: narrow, shallow networks.
 CPU_SPACE = SearchSpace(base_filters=(16, 32), blocks_min=2, blocks_max=3, batch_sizes=(32, 64))
@@ -51,7 +46,6 @@ DEFAULTS = TuneConfig(space=CPU_SPACE)
 DEFAULT_CAP = 5000  # training images per trial: ~10 s per epoch on 2 CPU cores
 BEST_EPOCHS = 10  # epochs of the run that trains the best settings
 REFRESH_SECONDS = 2
-LOG_LINES = 25  # lines of search.log shown for a failed search
 
 
 def show_data() -> bool:
@@ -83,7 +77,7 @@ def space_fields() -> SearchSpace:
     rate = st.select_slider(
         "Learning rate", LEARNING_RATES,
         (CPU_SPACE.learning_rate_min, CPU_SPACE.learning_rate_max), key="tune_lr",
-        format_func=lambda value: f"{value:g}",
+        format_func=rate_text,
         help="Step size of each weight update. Tried on a log scale: 1e-4 and 1e-3 are as likely "
         "as 1e-3 and 1e-2, since what matters is the factor, not the difference.")
     optimizers = st.multiselect(
@@ -112,7 +106,7 @@ def space_fields() -> SearchSpace:
 def budget_fields() -> dict[str, Any]:
     st.markdown("**How to search**")
     algorithm = st.selectbox(
-        "Algorithm", ALGORITHMS, format_func=ALGORITHM_NAMES.get, key="tune_algorithm",
+        "Algorithm", list(ALGORITHM_NAMES), format_func=ALGORITHM_NAMES.get, key="tune_algorithm",
         help="Random search draws every trial at random: simple and hard to beat for a few "
         "trials. Hyperband trains many settings briefly and gives more epochs only to the "
         "promising ones. Bayesian optimisation learns from finished trials where good settings "
@@ -127,7 +121,7 @@ def budget_fields() -> dict[str, Any]:
         "settings roughly; the winner is trained for longer afterwards. Hyperband: the most "
         "epochs any trial gets.")
     objective = st.selectbox(
-        "Objective", OBJECTIVES, format_func=OBJECTIVE_NAMES.get, key="tune_objective",
+        "Objective", list(OBJECTIVE_NAMES), format_func=OBJECTIVE_NAMES.get, key="tune_objective",
         help="How trials are ranked, measured on validation images the trial did not train on "
         "(never the test set, which stays for the final, honest score).")
     return {"algorithm": algorithm, "max_trials": int(max_trials),
@@ -179,25 +173,14 @@ def search_form() -> None:
         if not submitted:
             return
         tune = TuneConfig(name=name, base=base, space=space, **budget)
-        try:
-            tune.validate()
-        except ConfigError as error:
-            label = FIELD_LABELS.get(error.field)
-            where = f"{label} (`{error.field}`)" if label else f"`{error.field}`"
-            st.error(f"**{where}**: {error.reason}", icon=":material/error:")
+        if not valid(tune, FIELD_LABELS):
             return
-    launch(tune)
+    launch(lambda: searches.launch_search(tune).search_id, "search", watch_search)
 
 
-def launch(tune: TuneConfig) -> None:
-    try:
-        search = searches.launch_search(tune)
-    except (ValueError, OSError) as error:
-        st.error(f"Could not start the search: {error}", icon=":material/error:")
-        return
-    st.session_state["tune_search"] = search.search_id
+def watch_search(search_id: str) -> None:
+    st.session_state["tune_search"] = search_id
     st.session_state["tune_goto_live"] = True
-    st.rerun()
 
 
 # --- actions (button callbacks: they run before the redraw, which then shows their effect)
@@ -247,9 +230,7 @@ def train_best(search_id: str, trial: int, epochs: int) -> None:
     except (ValueError, OSError) as error:
         st.session_state["tune_trained"] = (search_id, None, str(error))
         return
-    st.session_state["train_run"] = run.run_id
-    st.session_state["selected_run"] = run.run_id  # the Runs and Errors pages pick it too
-    st.session_state["train_goto_live"] = True  # the Train page opens on its live tab
+    focus_run(run.run_id)  # the Train page opens on its live tab, other pages pick it
     st.session_state["tune_trained"] = (search_id, run.name, None)
 
 
@@ -279,27 +260,6 @@ def action_buttons(search: searches.Search, column: Any) -> None:
 # --- watching a search (read from disk; the worker process does the training)
 
 
-def format_value(name: str, value: Any) -> str:
-    if value is None:
-        return "–"
-    if name == "learning_rate":
-        return f"{value:.2g}"
-    if name in ("dropout", "augmentation"):
-        return f"{value:.2f}"
-    return str(value)
-
-
-def format_score(value: Any, objective: str) -> str:
-    if not isinstance(value, (int, float)):
-        return "–"
-    return f"{value:.1%}" if objective.endswith("accuracy") else f"{value:.4f}"
-
-
-def settings_line(values: dict[str, Any], names: list[str]) -> str:
-    return " · ".join(f"{HYPERPARAMETER_NAMES[name]} **{format_value(name, values.get(name))}**"
-                      for name in names)
-
-
 def show_progress(search: searches.Search, progress: dict[str, Any]) -> None:
     planned, finished = progress["planned"], progress["finished"]
     share = min(finished / planned, 1.0) if planned else 0.0
@@ -324,11 +284,7 @@ def show_outcome(search: searches.Search, progress: dict[str, Any]) -> None:
     if search.status == "failed":
         st.error(f"The search failed: {progress['error'] or 'no error recorded'}",
                  icon=":material/error:")
-        log = search.path / searchdir.LOG
-        if log.is_file():
-            with st.expander("Last lines of the search log"):
-                st.code("\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:]),
-                        language=None)
+        log_tail(search.path / searchdir.LOG, "Last lines of the search log")
     elif search.status == "interrupted":
         st.warning("The search process ended without finishing (the computer slept, the server "
                    "restarted or it was killed). Resume continues it.", icon=":material/warning:")
@@ -387,16 +343,6 @@ def show_trials(search: searches.Search, progress: dict[str, Any]) -> None:
     if table["score"].notna().any():
         st.plotly_chart(charts.trial_scores(table, progress["objective"], progress["direction"]),
                         key=f"tune_chart_{search.search_id}")
-
-
-def describe_run(config: RunConfig) -> str:
-    """One line of what a run trains, in the words of the form."""
-    model, optimizer = config.model, config.optimizer
-    blocks = f"{model.blocks} block" + ("s" if model.blocks != 1 else "")
-    return (f"{model.architecture} with {model.base_filters} filters × {blocks} · "
-            f"dropout {model.dropout:.2f} · {optimizer.name} at learning rate "
-            f"{optimizer.learning_rate:.2g} · batch {config.training.batch_size} · augmentation "
-            f"{config.augment.rotation:.2f} · {config.training.epochs} epochs")
 
 
 def show_train_best(search: searches.Search, progress: dict[str, Any]) -> None:

@@ -1,0 +1,59 @@
+"""What the Train and Tune forms share: choice lists, validate-then-launch, the log tail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import streamlit as st
+
+from cifarkit.config import ConfigError
+
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LOG_LINES = 25  # lines of a failed job's log shown
+
+
+class Validating(Protocol):
+    def validate(self) -> None: ...
+
+
+def labelled(choices: Sequence[str], labels: Mapping[str, str]) -> dict[str, str]:
+    """Widget labels for a config's choice list, in the config's order; a choice the config adds
+    without a label here fails at import (KeyError), not as a blank option."""
+    return {choice: labels[choice] for choice in choices}
+
+
+def rate_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def valid(config: Validating, labels: Mapping[str, str] | None = None) -> bool:
+    """config.validate(); False with the field (and its widget's label) and reason shown."""
+    try:
+        config.validate()
+    except ConfigError as error:
+        label = (labels or {}).get(error.field)
+        where = f"{label} (`{error.field}`)" if label else error.field
+        st.error(f"**{where}**: {error.reason}", icon=":material/error:")
+        return False
+    return True
+
+
+def launch(start: Callable[[], str], what: str, then: Callable[[str], None]) -> None:
+    """Start a job; `then(job_id)` and a redraw, or the reason it could not start."""
+    try:
+        job_id = start()
+    except (ValueError, OSError) as error:
+        st.error(f"Could not start the {what}: {error}", icon=":material/error:")
+        return
+    then(job_id)
+    st.rerun()
+
+
+def log_tail(log: Path, title: str) -> None:
+    """The last LOG_LINES lines of a job's log in an expander (nothing if there is no log)."""
+    if log.is_file():
+        with st.expander(title):
+            st.code("\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:]),
+                    language=None)

@@ -1,0 +1,33 @@
+"""Links between pages, and the run picker that carries the chosen run from page to page."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from cifarkit import runs
+from ui.format import run_label
+from ui.state import SELECTED_RUN
+
+
+def nav_link(page: str, label: str, icon: str | None = None) -> None:
+    """st.page_link, or a plain hint when the page runs on its own (no st.navigation around it)."""
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        st.markdown(f"{icon or '→'} **{label}** (in the menu)")
+
+
+def pick_run(label: str, key: str, with_predictions: bool = True,
+             help: str | None = None) -> runs.Run | None:
+    """A selectbox of runs (newest first); an info box and None when there are none."""
+    candidates = [run for run in runs.list_runs() if run.has_predictions or not with_predictions]
+    if not candidates:
+        st.info("No finished runs yet. Train one on the **Train** page first.")
+        return None
+    chosen = st.session_state.get(SELECTED_RUN)
+    ids = [run.run_id for run in candidates]
+    index = ids.index(chosen) if chosen in ids else 0
+    run = st.selectbox(label, candidates, index=index, format_func=run_label, key=key, help=help)
+    st.session_state[SELECTED_RUN] = run.run_id
+    return run

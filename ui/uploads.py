@@ -1,0 +1,31 @@
+"""This browser session's uploaded files, saved where the worker processes can read them."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from cifarkit import uploads
+from ui.state import UPLOAD_OWNER, UPLOAD_PATHS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+
+def upload_owner() -> str:
+    """Whose uploads this browser session may read: a random key kept for the session (user
+    accounts can take its place). Streamlit's own session id is not public API."""
+    return st.session_state.setdefault(UPLOAD_OWNER, secrets.token_hex(8))
+
+
+def store_upload(upload: UploadedFile) -> Path:
+    """Save an upload in this session's own folder (uploads.save), where workers can read it;
+    once per upload, since pages rerun on every click and hashing a big file takes a while."""
+    saved = st.session_state.setdefault(UPLOAD_PATHS, {})
+    if upload.file_id not in saved or not saved[upload.file_id].is_file():
+        saved[upload.file_id] = uploads.save(upload.getbuffer(), upload.name, upload_owner())
+    return saved[upload.file_id]
