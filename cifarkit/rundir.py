@@ -1,5 +1,7 @@
-"""The run directory's files: the only channel between a training worker and everything else.
+"""A job folder's files: the only channel between a worker and everything else.
 
+status.json, metrics.jsonl and STOP mean the same in every job folder (a search's running trial
+writes metrics.jsonl too; cifarkit.searchdir adds a search's own files); the rest are a run's.
 The worker writes, pages and the CLI read, concurrently; so status is replaced atomically and the
 metrics log is append-only JSON lines whose reader tolerates a half-written last line.
 """
@@ -33,7 +35,8 @@ STATUS_FIELDS = {
     "model_file_mb": "number", "trainable_params": "count", "non_trainable_params": "count",
     "num_classes": "count", "train_images": "count", "test_images": "count",
     "planned_trials": "count", "trial_epochs": "count", "best_trial": "count",
-    "best_score": "number",
+    "best_score": "number", "training_started": "number", "elapsed_before": "number",
+    "steps_per_epoch": "count", "partial_epoch": "count", "partial_batches": "count",
 }
 # metrics.jsonl row kinds and the whole-number fields a row of that kind must have.
 ROW_KINDS = {"epoch": ("epoch",), "batch": ("epoch", "step", "steps")}
