@@ -66,10 +66,10 @@ def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
         raise
 
 
-def read_status(run_dir: Path) -> dict[str, Any]:
+def read_status(folder: Path) -> dict[str, Any]:
     """status.json; a field whose value has the wrong type (a hand edit, a damaged file) reads
     as missing, so every reader can trust the types in STATUS_FIELDS."""
-    return {key: value for key, value in read_json(run_dir / STATUS).items()
+    return {key: value for key, value in read_json(folder / STATUS).items()
             if _has_type(value, STATUS_FIELDS.get(key, _field_kind(key)))}
 
 
@@ -94,27 +94,27 @@ def _has_type(value: Any, kind: str | None) -> bool:
     return math.isfinite(value)
 
 
-def update_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
+def update_status(folder: Path, **changes: Any) -> dict[str, Any]:
     """Merge changes into status.json and return the new status."""
-    status = {**read_status(run_dir), **changes}
-    write_json_atomic(run_dir / STATUS, status)
+    status = {**read_status(folder), **changes}
+    write_json_atomic(folder / STATUS, status)
     return status
 
 
-def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
-    with open(run_dir / METRICS, "a") as handle:
+def append_metrics(folder: Path, row: dict[str, Any]) -> None:
+    with open(folder / METRICS, "a") as handle:
         handle.write(json.dumps(row) + "\n")
 
 
-def reset_metrics(run_dir: Path) -> None:
-    (run_dir / METRICS).unlink(missing_ok=True)
+def reset_metrics(folder: Path) -> None:
+    (folder / METRICS).unlink(missing_ok=True)
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
     """Every sound row of metrics.jsonl: a line still being written, a line that is not a JSON
     object and undecodable bytes are skipped; values that are not numbers are dropped."""
     try:
-        lines = (run_dir / METRICS).read_bytes().decode("utf-8", "replace").splitlines()
+        lines = (folder / METRICS).read_bytes().decode("utf-8", "replace").splitlines()
     except OSError:
         return []
     rows = []
@@ -136,14 +136,14 @@ def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
             if key == "kind" or isinstance(value, int | float)}
 
 
-def epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
+def epoch_rows(folder: Path) -> list[dict[str, Any]]:
     """One row per epoch; a resumed run may repeat an epoch, the latest record wins."""
-    by_epoch = {row["epoch"]: row for row in read_metrics(run_dir) if row["kind"] == "epoch"}
+    by_epoch = {row["epoch"]: row for row in read_metrics(folder) if row["kind"] == "epoch"}
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
-def latest_batch(run_dir: Path) -> dict[str, Any] | None:
-    rows = [row for row in read_metrics(run_dir) if row["kind"] == "batch"]
+def latest_batch(folder: Path) -> dict[str, Any] | None:
+    rows = [row for row in read_metrics(folder) if row["kind"] == "batch"]
     return rows[-1] if rows else None
 
 
@@ -158,16 +158,16 @@ def best_validation_accuracy(run_dir: Path) -> float | None:
     return max(scores) if scores else None
 
 
-def request_stop(run_dir: Path) -> None:
-    (run_dir / STOP).touch()
+def request_stop(folder: Path) -> None:
+    (folder / STOP).touch()
 
 
-def stop_requested(run_dir: Path) -> bool:
-    return (run_dir / STOP).exists()
+def stop_requested(folder: Path) -> bool:
+    return (folder / STOP).exists()
 
 
-def clear_stop(run_dir: Path) -> None:
-    (run_dir / STOP).unlink(missing_ok=True)
+def clear_stop(folder: Path) -> None:
+    (folder / STOP).unlink(missing_ok=True)
 
 
 def resume_refusal(run_dir: Path) -> str | None:

@@ -212,7 +212,7 @@ def test_a_really_full_disk_fails_the_run_and_keeps_the_checkpoint(
 
 ROOT = Path(__file__).resolve().parents[2]
 OOM_MESSAGE = "OOM when allocating tensor with shape[32,32,32,32] (simulated)"
-# A worker process exactly as runs.spawn_worker starts it, with fit's second epoch running out
+# A worker process exactly as jobs.start_worker starts it, with fit's second epoch running out
 # of device memory (what TensorFlow raises then).
 OOM_WORKER = f"""
 import sys

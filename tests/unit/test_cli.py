@@ -113,3 +113,78 @@ def test_download_offline_names_file_and_folder(monkeypatch: pytest.MonkeyPatch,
     message = capsys.readouterr().err
     assert "cifar-10-python.tar.gz" in message
     assert str(settings.cache_dir()) in message
+
+
+# --- job verbs: the same for runs and searches, damaged jobs listed, worker folders checked
+
+
+def test_runs_list_shows_a_damaged_run_with_its_reason(run_factory,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    older, damaged, newer = (run_factory("completed") for _ in range(3))
+    (damaged.path / rundir.CONFIG).write_text("[1, 2]")
+    assert cli.main(["runs", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == [newer.run_id, damaged.run_id,
+                                                       older.run_id]
+    assert lines[2] == (f"{damaged.run_id:44} {'damaged':12} "
+                        "config.json cannot be read (must be a JSON object, got a list)")
+
+
+def test_tune_list_shows_a_damaged_search_and_tune_delete_removes_it(
+        capsys: pytest.CaptureFixture) -> None:
+    from cifarkit import searchdir, searches
+    from cifarkit.tuneconfig import TuneConfig
+
+    sound, damaged = searches.create_search(TuneConfig()), searches.create_search(TuneConfig())
+    (damaged / searchdir.TUNE).write_text("{")
+    for path in (sound, damaged):
+        rundir.update_status(path, status="stopped")
+    assert cli.main(["tune", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["search", "status", "trials", "best"]
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted([sound.name, damaged.name])
+    assert f"{sound.name:36} {'stopped':12} {'0/10':>8} {'-':>8}" in lines
+    assert (f"{damaged.name:36} {'damaged':12} tune.json cannot be read (not valid JSON "
+            "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)))"
+            in lines)
+    assert cli.main(["tune", "delete", damaged.name]) == 0
+    assert capsys.readouterr().out == f"deleted search {damaged.name}\n"
+    assert not damaged.exists() and sound.is_dir()
+
+
+@pytest.mark.parametrize(("verb", "message"), [
+    ("stop", "{noun} {id} is completed, not running"),
+    ("resume", "{noun} {id} is completed; only stopped, interrupted, failed {plural} can be "
+               "resumed")])
+def test_runs_and_tune_verbs_refuse_alike(verb: str, message: str, run_factory,
+                                          capsys: pytest.CaptureFixture) -> None:
+    from cifarkit import searches
+    from cifarkit.tuneconfig import TuneConfig
+
+    run = run_factory("completed")
+    search = searches.create_search(TuneConfig())
+    rundir.update_status(search, status="completed")
+    before = {path: sorted(p.name for p in path.iterdir()) for path in (run.path, search)}
+    for group, noun, job_id, plural in (("runs", "run", run.run_id, "runs"),
+                                        ("tune", "search", search.name, "searches")):
+        assert cli.main([group, verb, job_id]) == 2
+        expected = message.format(noun=noun, id=job_id, plural=plural)
+        assert capsys.readouterr().err == f"error: {expected}\n"
+    assert {path: sorted(p.name for p in path.iterdir()) for path in before} == before
+
+
+@pytest.mark.parametrize("folder", ["not-a-job", "20260101-000000-simple_cnn-abcd"])
+@pytest.mark.parametrize(("command", "flag", "noun"), [("train", "--run-dir", "run"),
+                                                       ("tune", "--search-dir", "search")])
+def test_a_worker_folder_must_be_a_job_folder(tmp_path: Path, folder: str, command: str,
+                                              flag: str, noun: str,
+                                              capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / folder
+    path.mkdir()
+    (path / "notes.txt").write_text("keep")
+    assert cli.main([command, flag, str(path)]) == 2
+    name_rule = f"not a {noun} id: {str(path)!r}"
+    missing = f"no {noun} {folder!r} in {tmp_path}"
+    expected = name_rule if folder == "not-a-job" else missing
+    assert capsys.readouterr().err == f"error: {expected}\n"
+    assert sorted(p.name for p in path.iterdir()) == ["notes.txt"]
