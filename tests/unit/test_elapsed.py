@@ -3,6 +3,8 @@ a training worker leaves (issue 8 items 4 and 6)."""
 
 from __future__ import annotations
 
+import pytest
+
 from cifarkit.progress import elapsed_seconds, partial_epoch_text
 
 NOW = 1_800_000_000.0
@@ -13,35 +15,29 @@ def batch(epoch: int, step: int, elapsed: float) -> dict:
             "elapsed": elapsed}
 
 
-def test_during_epoch_1_the_clock_runs_from_the_start_of_training() -> None:
-    info = {"status": "running", "train_seconds": 0.0, "elapsed_before": 0.0,
-            "training_started": NOW - 12.5}
-    assert elapsed_seconds(info, [], batch(1, 3, 4.0), NOW, active=True) == 12.5
+EPOCH_1 = [{"kind": "epoch", "epoch": 1, "seconds": 150.0, "elapsed": 150.0}]
+CASES = {
+    # case: (status.json, epoch rows, latest batch line, worker alive, seconds shown)
+    "epoch 1, the clock runs from the start of training": (
+        {"train_seconds": 0.0, "elapsed_before": 0.0, "training_started": NOW - 12.5},
+        [], batch(1, 3, 4.0), True, 12.5),
+    "epoch 1, batch lines alone (older worker, blanked status)": (
+        {}, [], batch(1, 3, 4.0), True, 4.0),
+    "resumed: the earlier attempt's 300 s included": (
+        {"train_seconds": 300.0, "elapsed_before": 300.0, "training_started": NOW - 20.0},
+        EPOCH_1, batch(2, 2, 305.0), True, 320.0),
+    "resumed, still loading its data (the worker cleared training_started)": (
+        {"train_seconds": 300.0}, [], batch(2, 4, 290.0), True, 300.0),
+    "dead worker: its last record, not a clock running for ever": (
+        {"train_seconds": 150.0, "elapsed_before": 0.0, "training_started": NOW - 3600.0},
+        EPOCH_1, batch(2, 7, 171.5), False, 171.5),
+}
 
 
-def test_during_epoch_1_batch_lines_alone_give_the_time() -> None:
-    """A status without the clock (an older worker, a blanked status.json) still shows > 0."""
-    assert elapsed_seconds({}, [], batch(1, 3, 4.0), NOW, active=True) == 4.0
-
-
-def test_after_a_resume_the_earlier_attempt_is_included() -> None:
-    info = {"status": "running", "train_seconds": 300.0, "elapsed_before": 300.0,
-            "training_started": NOW - 20.0}
-    rows = [{"kind": "epoch", "epoch": 1, "seconds": 150.0, "elapsed": 150.0}]
-    assert elapsed_seconds(info, rows, batch(2, 2, 305.0), NOW, active=True) == 320.0
-
-
-def test_while_a_resumed_run_loads_its_data_the_earlier_time_is_shown() -> None:
-    """The worker clears training_started at each attempt's start (the clock is not running)."""
-    info = {"status": "running", "train_seconds": 300.0}
-    assert elapsed_seconds(info, [], batch(2, 4, 290.0), NOW, active=True) == 300.0
-
-
-def test_a_dead_worker_shows_its_last_record_not_a_clock_running_for_ever() -> None:
-    info = {"status": "running", "train_seconds": 150.0, "elapsed_before": 0.0,
-            "training_started": NOW - 3600.0}
-    rows = [{"kind": "epoch", "epoch": 1, "seconds": 150.0, "elapsed": 150.0}]
-    assert elapsed_seconds(info, rows, batch(2, 7, 171.5), NOW, active=False) == 171.5
+@pytest.mark.parametrize("case", list(CASES))
+def test_elapsed_seconds(case: str) -> None:
+    info, rows, latest, active, expected = CASES[case]
+    assert elapsed_seconds({"status": "running", **info}, rows, latest, NOW, active) == expected
 
 
 def test_nothing_recorded_yet_and_damaged_values() -> None:
