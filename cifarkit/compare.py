@@ -16,6 +16,7 @@ from cifarkit import rundir
 from cifarkit.evaluation import Predictions, ensemble, summary_metrics
 from cifarkit.labels import builtin_label_names
 from cifarkit.runs import Run
+from cifarkit.sources import source_title
 
 # Columns of runs_table, in display order; the page labels and formats them.
 TABLE_COLUMNS = (
@@ -25,14 +26,12 @@ TABLE_COLUMNS = (
 )
 CURVE_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 ENSEMBLE_LABEL = "Ensemble (average)"
-_SOURCES = {"digits": "Digits (offline demo)", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-            "folder": "Image folder"}
 
 
 def data_label(run: Run) -> str:
-    """'CIFAR-100 fine', 'CIFAR-10', 'Image folder (flowers)': what the model learned from."""
+    """'CIFAR-100 fine', 'CIFAR-10', 'My own images (flowers)': what the model learned from."""
     data = run.config.data
-    label = _SOURCES.get(data.source, data.source)
+    label = source_title(data.source)
     if data.source == "cifar100":
         label += f" {data.label_mode}"
     if data.source == "folder" and data.path:

@@ -51,6 +51,7 @@ from cifarkit.labels import (
     CIFAR100_FINE_TO_COARSE,
     DIGITS_LABELS,
 )
+from cifarkit.sources import source_choice, source_title
 
 Progress = Callable[[int, int | None], None]  # (bytes done, total bytes or None when unknown)
 
@@ -117,13 +118,13 @@ class _Archive:
 
 _ARCHIVES = {
     "cifar10": _Archive(
-        "CIFAR-10", "cifar-10-python.tar.gz", "cifar-10-batches-py",
+        source_title("cifar10"), "cifar-10-python.tar.gz", "cifar-10-batches-py",
         "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         "c58f30108f718f92721af3b95e74349a", "batches.meta",
         tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
     ),
     "cifar100": _Archive(
-        "CIFAR-100", "cifar-100-python.tar.gz", "cifar-100-python",
+        source_title("cifar100"), "cifar-100-python.tar.gz", "cifar-100-python",
         "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
         "eb9058c3a382ffc7106e4002c42a8d85", "meta", ("train",), "test",
     ),
@@ -540,7 +541,7 @@ def _stream(url: str, out: BinaryIO, file_name: str, progress: Progress | None) 
 
 def catalog() -> list[DatasetInfo]:
     """What can be trained on here, and where each dataset is (or would be) found."""
-    rows = [DatasetInfo("digits", "Digits (offline demo)",
+    rows = [DatasetInfo("digits", source_choice("digits"),
                         "scikit-learn's 1,797 handwritten digits, 8×8 upscaled to RGB; always "
                         "available", len(DIGITS_LABELS), True, "embedded (scikit-learn)")]
     described = {"cifar10": ("60,000 32×32 colour images in 10 classes", len(CIFAR10_LABELS)),
@@ -553,10 +554,10 @@ def catalog() -> list[DatasetInfo]:
         rows.append(DatasetInfo(key, _ARCHIVES[key].title, description + note, num_classes,
                                 found is not None and problem is None,
                                 str(found) if found else None, problem))
-    rows.append(DatasetInfo("folder", "Your images",
+    rows.append(DatasetInfo("folder", source_choice("folder"),
                             "upload a folder or .zip with one sub-folder of images per class "
                             "(optionally inside train/ and test/)", None, True, None))
-    rows.append(DatasetInfo("tfrecord", "TFRecord folder",
+    rows.append(DatasetInfo("tfrecord", source_choice("tfrecord"),
                             "a folder of .tfrecord shards and manifest.json, as written by "
                             "`python -m cifarkit datasets export --format tfrecord`", None, True,
                             None))
@@ -1105,7 +1106,7 @@ def _read_split(root: Path, manifest: TFRecordManifest,
     refused before reading when the files are bigger than that count of images can be."""
     count, size = manifest.counts[split], manifest.image_size
     files = manifest.shard_paths(root, split)
-    _check_shard_files(root, files, count, size)
+    _check_shard_files(root, split, files, count, size)
     x = np.empty((count, size, size, 3), dtype=np.uint8)
     y = np.empty(count, dtype=np.int64)
     done = 0
@@ -1121,17 +1122,17 @@ def _read_split(root: Path, manifest: TFRecordManifest,
     return x, y
 
 
-def _check_shard_files(root: Path, files: list[Path], count: int, size: int) -> None:
+def _check_shard_files(root: Path, split: str, files: list[Path], count: int, size: int) -> None:
     for file in files:
         if file.is_symlink() or not file.is_file():
-            raise DatasetError(f"{root}: {file.name} is missing (the manifest lists "
-                               f"{len(files)} shard(s) of this split)")
+            raise DatasetError(f"{root}: {file.name} is missing or a link ({MANIFEST} lists "
+                               f"{len(files)} {split} shard(s), plain files in the folder)")
     total = sum(file.stat().st_size for file in files)
     most = count * (size * size * 3 + _RECORD_BYTES)
     if total > most:
-        raise DatasetError(f"{root}: {files[0].name[:-len('-00000-of-00000.tfrecord')]} shards "
-                           f"take {_mb(total)}, more than {count:,} images of {size}×{size} "
-                           f"can ({_mb(most)}): not the files {MANIFEST} describes")
+        raise DatasetError(f"{root}: the {split} shards take {total:,} bytes, more than "
+                           f"{count:,} images of {size}×{size} can fill ({most:,}): not the "
+                           f"files {MANIFEST} describes")
 
 
 def _read_shard(file: Path, x: np.ndarray, y: np.ndarray, size: int) -> int:

@@ -15,8 +15,9 @@ import streamlit as st
 
 from cifarkit import charts, datasets, uploads
 from cifarkit.config import AugmentConfig, ConfigError, DataConfig, RunConfig
+from cifarkit.dataready import archive_missing, where_to_put
 from cifarkit.labels import builtin_label_names
-from cifarkit.sources import CHOICES, SOURCES, archive_missing, recommended_augment, where_to_put
+from cifarkit.sources import CHOICES, recommended_augment, source_choice, source_title
 from ui.augment import augment_controls, forget_widgets
 from ui.data import download_button, load_dataset
 from ui.images import enlarge
@@ -60,7 +61,7 @@ def _start_from(spec: DataConfig) -> None:
 
 def choose_source() -> tuple[str, str]:
     source = st.selectbox(
-        "Dataset", CHOICES, format_func=lambda key: SOURCES[key].choice, key=DATA_SOURCE,
+        "Dataset", CHOICES, format_func=source_choice, key=DATA_SOURCE,
         help="CIFAR-10: 10 everyday classes (planes, cats, ships…). CIFAR-100: 100 finer "
         "classes grouped into 20 superclasses. Digits: small handwritten digits that ship with "
         "the app, for trying things out offline. Or bring your own photos.")
@@ -173,7 +174,7 @@ def require_archive(spec: DataConfig) -> None:
     """CIFAR not on disk: say how to get it, offer digits instead, and stop the page."""
     if not archive_missing(spec):
         return
-    title = SOURCES[spec.source].title
+    title = source_title(spec.source)
     st.info(f"**{title} is not on this computer yet.** Download it once (needs internet), or "
             f"without internet: {where_to_put(spec.source)}", icon=":material/cloud_download:")
     if download_button(spec.source, key=f"data_download_{spec.source}", offer_digits=False):

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from cifarkit import compare, datasets, runs, system
-from cifarkit.sources import describe_data, where_to_put
+from cifarkit.dataready import where_to_put
+from cifarkit.sources import describe_data
 from ui.data import download_button
 from ui.format import status_label
 from ui.nav import nav_link

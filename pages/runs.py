@@ -7,8 +7,9 @@ import streamlit as st
 
 from cifarkit import charts, compare, rundir, runs
 from cifarkit.config import DataConfig
+from cifarkit.dataready import archive_missing
 from cifarkit.labels import parse_names
-from cifarkit.sources import archive_missing, title
+from cifarkit.sources import source_title
 from ui.exports import EXPORTS, bundle_bytes, export_bytes
 from ui.format import run_label, status_label
 from ui.nav import nav_link
@@ -19,10 +20,11 @@ TYPED = "typed"  # import choice: the user types the class names
 # Import choices: key -> (label, the dataset whose test split scores the model and whose
 # class names it takes). Typed names are matched to a built-in dataset by modelfiles.
 IMPORT_CLASSES: dict[str, tuple[str, DataConfig | None]] = {
-    "digits": ("Digits (built in, 10 classes: 0–9)", DataConfig(source="digits")),
-    "cifar10": ("CIFAR-10 (10 classes)", DataConfig(source="cifar10")),
-    "cifar100": ("CIFAR-100 (100 fine classes)", DataConfig(source="cifar100")),
-    "cifar100_coarse": ("CIFAR-100 (20 superclasses)",
+    "digits": (f"{source_title('digits')} (built in, 10 classes: 0–9)",
+               DataConfig(source="digits")),
+    "cifar10": (f"{source_title('cifar10')} (10 classes)", DataConfig(source="cifar10")),
+    "cifar100": (f"{source_title('cifar100')} (100 fine classes)", DataConfig(source="cifar100")),
+    "cifar100_coarse": (f"{source_title('cifar100')} (20 superclasses)",
                         DataConfig(source="cifar100", label_mode="coarse")),
     TYPED: ("Other: I type the class names", None),
 }
@@ -242,7 +244,7 @@ def import_section() -> None:
     else:
         data = IMPORT_CLASSES[choice][1]
         if data is not None and archive_missing(data):
-            st.caption(f"The {title(data.source)} archive is not on this "
+            st.caption(f"The {source_title(data.source)} archive is not on this "
                        "computer yet: importing downloads it first (about 170 MB).")
     name = st.text_input("Run name", key="runs_import_name", max_chars=80,
                          placeholder="the model's own name",

@@ -26,9 +26,10 @@ from cifarkit.config import (
     RunConfig,
     TrainingConfig,
 )
+from cifarkit.dataready import data_shape
 from cifarkit.models import catalog
 from cifarkit.models.memory import training_mb
-from cifarkit.sources import data_shape, describe_data
+from cifarkit.sources import describe_data
 from ui.augment import augment_controls
 from ui.data import data_line, load_dataset
 from ui.format import format_seconds, percent, status_label

@@ -9,7 +9,8 @@ import streamlit as st
 
 from cifarkit import datasets
 from cifarkit.config import DataConfig, RunConfig
-from cifarkit.sources import SOURCES, archive_missing, describe_data, where_to_put
+from cifarkit.dataready import archive_missing, where_to_put
+from cifarkit.sources import describe_data, source_title
 from ui.nav import nav_link
 from ui.state import use_digits
 
@@ -30,7 +31,7 @@ def download_button(source: str, key: str, offer_digits: bool = True) -> bool:
     A failed download (offline) leaves its message, which says where to put the archive by hand,
     and (with offer_digits) a button that switches to the built-in digits instead.
     """
-    title = SOURCES[source].title
+    title = source_title(source)
     error_key = f"{key}_error"
     if st.button(f"Download {title}", key=key, icon=":material/download:", type="primary",
                  help="Fetches the official archive (about 170 MB) once; later runs reuse it."):

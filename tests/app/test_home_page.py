@@ -64,7 +64,8 @@ def test_without_runs_home_explains_the_app_and_the_datasets(offline: None) -> N
     at = open_home()
     assert at.title[0].value == "cifarkit"
     markdown = texts(at.markdown)
-    for title in ("Digits (offline demo)", "CIFAR-10", "CIFAR-100", "1 · Data", "2 · Train"):
+    for title in ("Digits (built in, works offline)", "CIFAR-10", "CIFAR-100", "1 · Data",
+                  "2 · Train"):
         assert title in markdown
     assert "**In use:** Digits" in markdown
     assert "not downloaded" in markdown
