@@ -43,7 +43,7 @@ def first_visit(tab, tmp_path: Path, path: str, heading: str) -> Menu:
         tab.get_by_role("heading", name=heading, exact=True).first.wait_for()
         tab.locator(NAV).get_by_text(SECTIONS[-1], exact=True).wait_for()
         tab.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=120_000)
-        tab.screenshot(path=str(ARTIFACTS / f"fresh-server-{path or 'home'}.png"))
+        tab.screenshot(path=str(ARTIFACTS / f"fresh-server-{path.split('?')[0] or 'home'}.png"))
         nav = tab.locator(NAV)
         return Menu(
             sections=[text.strip() for text in
@@ -55,14 +55,16 @@ def first_visit(tab, tmp_path: Path, path: str, heading: str) -> Menu:
         server.stop()
 
 
-@pytest.mark.parametrize(("path", "heading"), [("train", "Train"), ("runs", "Runs")])
+# A neutral query parameter rides along: the rerun into app.py must keep the link's query string.
+@pytest.mark.parametrize(("path", "heading"),
+                         [("train?lesson=3", "Train"), ("runs?lesson=3", "Runs")])
 def test_deep_link_as_first_request_opens_the_page_inside_the_app(
         browser_tab, tmp_path: Path, path: str, heading: str) -> None:
     menu = first_visit(browser_tab, tmp_path, path, heading)
     assert menu.sections == SECTIONS
     assert menu.links == MENU  # so no "app" or "common" entry
     assert menu.current == [heading]
-    assert browser_tab.url.endswith(f"/{path}")
+    assert browser_tab.url.endswith(f"/{path}")  # same page, same query string
     assert browser_tab.get_by_role("heading", name=heading, exact=True).count() == 1
 
 
