@@ -229,8 +229,8 @@ def test_manifest_beyond_the_memory_cap_is_refused_before_reading(digits_folder:
 def test_missing_or_symlinked_shard(digits_folder: Path, tmp_path: Path) -> None:
     shard = digits_folder / "test-00000-of-00001.tfrecord"
     moved = shard.rename(tmp_path / "elsewhere.tfrecord")
-    message = (f"{digits_folder}: test-00000-of-00001.tfrecord is missing (the manifest lists "
-               "1 shard(s) of this split)")
+    message = (f"{digits_folder}: test-00000-of-00001.tfrecord is missing or a link "
+               "(manifest.json lists 1 test shard(s), plain files in the folder)")
     assert refusal(digits_folder) == message
     shard.symlink_to(moved)  # a shard must not lead the reader out of the folder
     assert refusal(digits_folder) == message
@@ -258,9 +258,10 @@ def test_truncated_or_corrupted_shard(digits_folder: Path) -> None:
 def test_shard_bigger_than_its_count_allows_is_not_read(digits_folder: Path) -> None:
     edit_manifest(digits_folder, splits={"train": {"count": 20, "shards": 1},
                                          "test": {"count": 50, "shards": 1}})
+    size = (digits_folder / "train-00000-of-00001.tfrecord").stat().st_size
     assert refusal(digits_folder) == (
-        f"{digits_folder}: train shards take 1 MB, more than 20 images of 32×32 can (0 MB): "
-        "not the files manifest.json describes")
+        f"{digits_folder}: the train shards take {size:,} bytes, more than 20 images of 32×32 "
+        "can fill (66,560): not the files manifest.json describes")
 
 
 def test_counts_that_do_not_match_the_records(digits_folder: Path) -> None:
