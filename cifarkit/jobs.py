@@ -94,6 +94,7 @@ class JobKind:
     resume_refusal: Callable[[Path], str | None] = lambda _path: None  # why a resume must not
 
     def root(self, root: str | Path | None = None) -> Path:
+        """The folder its jobs live in: root when given (tests, the Python API), else settings."""
         return Path(root) if root is not None else self.default_root()
 
 

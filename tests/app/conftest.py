@@ -68,7 +68,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _spawn_sleeper() -> subprocess.Popen:
+def spawn_sleeper() -> subprocess.Popen:
     """A live process standing in for a worker: jobs tells a live worker by its pid (and start
     time, when recorded), so any live process will do."""
     return _POPEN([sys.executable, "-c", SLEEPER], stdin=subprocess.DEVNULL,
@@ -201,7 +201,7 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
     if status in ("queued", "running"):
         if sleepers is None:
             raise ValueError(f"a {status} run needs a list to hold its stand-in worker")
-        sleepers.append(_spawn_sleeper())
+        sleepers.append(spawn_sleeper())
         info["pid"] = sleepers[-1].pid
     elif status == "interrupted":
         info.update(status="running", pid=_dead_pid())

@@ -24,11 +24,11 @@ from cifarkit.tuneconfig import SearchSpace, TuneConfig
 from tests.app.conftest import (
     STATUSES,
     _dead_pid,
-    _spawn_sleeper,
     chart_spec,
     open_page,
     page_path,
     rerun,
+    spawn_sleeper,
 )
 
 PAGE = page_path("pages/tune.py")
@@ -95,7 +95,7 @@ def fabricate_search(number: int, status: str, sleepers: list[subprocess.Popen])
     info: dict[str, Any] = {"status": status, "created": 1_780_000_000.0 + 60 * number,
                             "error": None, "planned_trials": 3, "trial_epochs": 2}
     if status in ("queued", "running"):
-        sleepers.append(_spawn_sleeper(path))
+        sleepers.append(spawn_sleeper())
         info["pid"] = sleepers[-1].pid
     if status == "running":
         rundir.append_metrics(path, {"kind": "batch", "epoch": 1, "step": 3, "steps": 10,
