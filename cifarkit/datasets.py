@@ -1,4 +1,5 @@
-"""Datasets as uint8 arrays plus class names: CIFAR-10/100, image folders (or .zip), offline digits.
+"""Datasets as uint8 arrays plus class names: CIFAR-10/100, image folders or zips, TFRecord folders,
+embedded digits.
 
 Everything a user can get wrong (a missing, truncated or tampered archive, an empty folder, an
 unknown class name) raises DatasetError whose message names the file or folder, because the app and
