@@ -21,6 +21,7 @@ from cifarkit.sources import CHOICES, recommended_augment, source_choice, source
 from ui.augment import augment_controls, forget_widgets
 from ui.data import download_button, load_dataset
 from ui.images import enlarge
+from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.state import (
     AUGMENT_CONFIG,
@@ -31,6 +32,8 @@ from ui.state import (
     use_digits,
 )
 from ui.uploads import store_upload, upload_owner
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 GRID_COLUMNS = 8  # sample grid: images per row
 GRID_ROWS = 3
@@ -339,19 +342,12 @@ dataset = load(spec)
 st.session_state[DATA_CONFIG] = spec
 st.success(f"**{dataset.name}** selected for training.", icon=":material/check_circle:")
 show_summary(dataset)
-samples, balance, one, augmentation = st.tabs(
-    ["Samples", "Class balance", "One image", "Augmentation"], key="data_tab", on_change="rerun")
-with samples:
-    if samples.open:
-        show_samples(dataset)
-with balance:
-    if balance.open:
-        show_class_balance(dataset)
-with one:
-    if one.open:
-        show_one_image(dataset)
-with augmentation:
-    if augmentation.open:
-        show_augmentation(dataset)
+TABS = {"Samples": show_samples, "Class balance": show_class_balance,
+        "One image": show_one_image, "Augmentation": show_augmentation}
+for tab, show in zip(st.tabs(list(TABS), key="data_tab", on_change="rerun"), TABS.values(),
+                     strict=True):
+    with tab:
+        if tab.open:  # only the open tab is drawn: each one computes its own charts
+            show(dataset)
 st.divider()
 nav_link("pages/train.py", "Next: train a model on this data", ":material/model_training:")

@@ -14,8 +14,11 @@ from cifarkit import charts, evaluation, runs
 from cifarkit.evaluation import Predictions
 from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
 from ui.images import enlarge
+from ui.legacy import enter_app
 from ui.nav import pick_run
 from ui.runfiles import load_predictions
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 ANY_CLASS = "any class"
 GALLERY_COLUMNS = 6

@@ -13,8 +13,11 @@ from cifarkit.dataready import where_to_put
 from cifarkit.sources import describe_data
 from ui.data import download_button
 from ui.format import status_label
+from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.state import current_data_config, use_digits
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 RECENT_RUNS = 8  # rows in the recent-runs table
 

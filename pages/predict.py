@@ -13,8 +13,11 @@ from cifarkit import charts, predict, runs
 from ui.format import run_label
 from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
 from ui.images import enlarge
+from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.runfiles import load_model, load_predictions
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 TOP_K = 5

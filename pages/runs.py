@@ -10,10 +10,14 @@ from cifarkit.config import DataConfig
 from cifarkit.dataready import archive_missing
 from cifarkit.labels import parse_names
 from cifarkit.sources import source_title
+from ui.actions import perform
 from ui.exports import EXPORTS, bundle_bytes, export_bytes
 from ui.format import run_label, status_label
+from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.runfiles import load_predictions
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 REFRESH_SECONDS = 5  # table refresh while a run is queued or running
 TYPED = "typed"  # import choice: the user types the class names
@@ -79,12 +83,8 @@ def act(action: str, run_id: str) -> None:
 
     Only the actions in ACTIONS exist: anything else is an error, never a delete.
     """
-    try:
-        if action not in ACTIONS:
-            raise runs.RunError(f"unknown action {action!r}")
-        st.session_state["runs_flash"] = ("success", ACTIONS[action](run_id))
-    except (runs.RunError, OSError) as error:
-        st.session_state["runs_flash"] = ("error", str(error))
+    done, text = perform(ACTIONS, action, run_id)
+    st.session_state["runs_flash"] = ("success" if done else "error", text)
 
 
 def stop_run(run_id: str) -> str:

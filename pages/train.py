@@ -33,10 +33,13 @@ from cifarkit.sources import describe_data
 from ui.augment import augment_controls
 from ui.data import data_line, load_dataset
 from ui.format import format_seconds, percent, status_label
-from ui.forms import LEARNING_RATES, labelled, launch, log_tail, rate_text, valid
+from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
+from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.state import SELECTED_RUN, current_augment_config, current_data_config, focus_run
 from ui.uploads import store_upload
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
 WEIGHTS = {"imagenet": "ImageNet (pretrained)", "none": "None (random start)",
@@ -355,9 +358,7 @@ def show_outcome(run: runs.Run) -> None:
         with links[1]:
             nav_link("pages/errors.py", "See what it gets wrong", ":material/error_med:")
     elif run.status == "failed":
-        st.error(f"The run failed: {info.get('error') or 'no error recorded'}",
-                 icon=":material/error:")
-        log_tail(run.path / rundir.LOG, "Last lines of the training log")
+        show_failure("run", info.get("error"), run.path / rundir.LOG, "training log")
     elif run.status == "interrupted":
         st.warning("The training process ended without finishing (the computer slept, the "
                    "server restarted or it was killed). Resume it on the Runs page: it continues "

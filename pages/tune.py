@@ -24,11 +24,15 @@ from cifarkit.tuneconfig import (
     SearchSpace,
     TuneConfig,
 )
+from ui.actions import perform
 from ui.data import data_line
 from ui.format import status_label
-from ui.forms import LEARNING_RATES, labelled, launch, log_tail, rate_text, valid
+from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
+from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.state import current_augment_config, current_data_config, focus_run
+
+enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 ALGORITHM_NAMES = labelled(ALGORITHMS, {"random": "Random search", "hyperband": "Hyperband",
                                         "bayesian": "Bayesian optimisation"})
@@ -191,14 +195,8 @@ def act(action: str, search_id: str) -> None:
 
     Only the actions in ACTIONS exist: anything else is an error, never a delete.
     """
-    try:
-        if action not in ACTIONS:
-            raise searches.SearchError(f"unknown action {action!r}")
-        message = ACTIONS[action](search_id)
-    except (searches.SearchError, OSError) as error:
-        st.toast(str(error), icon=":material/info:")
-    else:
-        st.toast(message, icon=":material/check_circle:")
+    done, text = perform(ACTIONS, action, search_id)
+    st.toast(text, icon=":material/check_circle:" if done else ":material/info:")
 
 
 def stop_search(search_id: str) -> str:
@@ -282,9 +280,7 @@ def show_progress(search: searches.Search, progress: dict[str, Any]) -> None:
 
 def show_outcome(search: searches.Search, progress: dict[str, Any]) -> None:
     if search.status == "failed":
-        st.error(f"The search failed: {progress['error'] or 'no error recorded'}",
-                 icon=":material/error:")
-        log_tail(search.path / searchdir.LOG, "Last lines of the search log")
+        show_failure("search", progress["error"], search.path / searchdir.LOG, "search log")
     elif search.status == "interrupted":
         st.warning("The search process ended without finishing (the computer slept, the server "
                    "restarted or it was killed). Resume continues it.", icon=":material/warning:")
