@@ -9,7 +9,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cifarkit import evaluation, gradcam, predict, rundir, runs
-from cifarkit.labels import CIFAR100_COARSE_LABELS
+from cifarkit.labels import CIFAR100_COARSE_LABELS, display_name
 from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
 
 PAGE = page_path("pages/errors.py")
@@ -48,10 +48,12 @@ def test_sections_show_the_run(run_factory) -> None:
     assert at.metric[0].value == f"{evaluation.summary_metrics(pred)['accuracy']:.1%}"
     bars = chart(at, 0)["data"][0]
     table = evaluation.per_class_table(pred)
-    assert sorted(bars["y"]) == sorted(pred.class_names)
-    assert bars["y"][-1] == table.sort_values("accuracy").iloc[-1]["class"]  # best on top
+    shown = [display_name(name) for name in pred.class_names]  # charts write "maple tree"
+    assert sorted(bars["y"]) == sorted(shown)
+    best = table.sort_values("accuracy").iloc[-1]["class"]
+    assert bars["y"][-1] == display_name(best)  # best on top
     heatmap = chart(at, 1)["data"][0]
-    assert heatmap["x"] == pred.class_names and heatmap["texttemplate"]
+    assert heatmap["x"] == shown and heatmap["texttemplate"]
     worst = at.dataframe[0].value
     assert worst["class"].iloc[0] == table.iloc[0]["class"]
 
@@ -105,7 +107,8 @@ def test_coarse_toggle_scores_superclasses(run_factory) -> None:
     present = {"trees", "vehicles_1", "insects"}
     assert set(at.selectbox(key=f"errors_true_{run.run_id}_coarse").options) == present
     heatmap = chart(at, 1)["data"][0]
-    assert set(heatmap["x"]) <= set(CIFAR100_COARSE_LABELS) and set(heatmap["x"]) >= present
+    coarse_shown = {display_name(name) for name in CIFAR100_COARSE_LABELS}
+    assert coarse_shown >= set(heatmap["x"]) >= {display_name(name) for name in present}
     assert captions(at)  # the superclass with most errors has misclassified images
     chosen = at.selectbox(key=f"errors_true_{run.run_id}_coarse").value
     wrong = evaluation.misclassified(coarse, coarse.class_names.index(chosen))

@@ -10,6 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cifarkit import gradcam, predict, rundir, runs
+from cifarkit.labels import display_name
 from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
 
 PAGE = page_path("pages/predict.py")
@@ -62,7 +63,7 @@ def test_uploaded_png_gets_top5_bars(run_factory) -> None:
     shown = bars(at, 0)
     assert len(shown) == 5
     expected = expected_top([run], data)
-    assert [name for name, _ in shown] == [name for name, _ in expected]
+    assert [name for name, _ in shown] == [display_name(name) for name, _ in expected]
     assert [prob for _, prob in shown] == pytest.approx([prob for _, prob in expected], abs=1e-5)
     assert at.image[0].captions == ["street.png"]
     assert at.markdown[0].value.startswith(f"**{expected[0][0]}**")
