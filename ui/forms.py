@@ -51,9 +51,10 @@ def launch(start: Callable[[], str], what: str, then: Callable[[str], None]) -> 
     st.rerun()
 
 
-def log_tail(log: Path, title: str) -> None:
-    """The last LOG_LINES lines of a job's log in an expander (nothing if there is no log)."""
+def show_failure(what: str, error: str | None, log: Path, log_name: str) -> None:
+    """A failed job: its recorded error, then the last LOG_LINES lines of its log (if any)."""
+    st.error(f"The {what} failed: {error or 'no error recorded'}", icon=":material/error:")
     if log.is_file():
-        with st.expander(title):
+        with st.expander(f"Last lines of the {log_name}"):
             st.code("\n".join(log.read_text(errors="replace").splitlines()[-LOG_LINES:]),
                     language=None)
