@@ -171,16 +171,14 @@ def runs_scatter(table: pd.DataFrame, x: str, y: str = "accuracy", log_x: bool =
     figure = px.scatter(data, x=x, y=y, color="model", hover_name="name", log_x=log_x,
                         text="name" if labelled else None,
                         hover_data={"data": True, "status": True, x: True, y: ":.3f"},
-                        template=TEMPLATE, title=title,
                         labels={x: _title(x), y: _title(y), "model": "Model"})
     figure.update_traces(marker={"size": 13, "line": {"width": 1, "color": "white"}},
                          textposition="top center", cliponaxis=False)
     figure.update_yaxes(**value_axis(data[y].tolist(), percent=y in PERCENT_COLUMNS,
                                      label_room=0.15 if labelled else 0.0))
     figure.update_xaxes(range=_padded_range(data[x].tolist(), log=log_x) or None)
-    figure.layout.title = None  # _layout places it below the toolbar
     _layout(figure, title, margin={"r": 40, "l": 40, "b": 10},
-            legend={"title": {"text": "Model"}, "orientation": "h", "y": -0.2})
+            legend={"title": {"text": "Model"}, "orientation": "h", "y": -0.25})
     return figure
 
 
