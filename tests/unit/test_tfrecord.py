@@ -328,3 +328,16 @@ def test_cli_lists_the_source(capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["datasets", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         "tfrecord    any classes  TFRecord folder  [give its path]")
+
+
+def test_cli_export_takes_the_data_section_of_a_run_config(tmp_path: Path) -> None:
+    config = tmp_path / "run.json"
+    RunConfig(data=DataConfig(source="digits", classes=("7", "1"), max_train_images=40,
+                              max_test_images=10)).save(config)
+    out = tmp_path / "out"
+    assert cli.main(["datasets", "export", "--config", str(config), "--max-test", "12",
+                     "--out", str(out)]) == 0
+    manifest = json.loads((out / datasets.MANIFEST).read_text())
+    assert manifest["class_names"] == ["7", "1"]
+    assert manifest["splits"] == {"train": {"count": 40, "shards": 1},
+                                  "test": {"count": 12, "shards": 1}}
