@@ -71,16 +71,25 @@ def _add_train(commands: Any) -> None:
     train = commands.add_parser("train", help="train a model (foreground, with a progress bar)",
                                 description="Train from a JSON config and/or flags. Flags "
                                 "override the config. --run-dir runs an existing run directory.")
-    train.add_argument("--config", type=Path, help="RunConfig JSON file")
-    train.add_argument("--run-dir", type=Path, help="train this existing run directory (worker)")
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    train.add_argument("--detach", action="store_true",
-                       help="start the run in the background and return its id")
+    _add_launch_flags(train, runs.KIND, "RunConfig JSON file")
     _add_config_flags(train, TRAIN_FLAGS)
     for flag, dotted in TRAIN_SWITCHES.items():
         train.add_argument(flag, dest=dotted, action=argparse.BooleanOptionalAction,
                            default=None, help=f"sets {dotted}")
     train.set_defaults(handler=cmd_train)
+
+
+def _add_launch_flags(parser: argparse.ArgumentParser, kind: jobs.JobKind,
+                      config_help: str) -> None:
+    """What train and tune share: a config file, the worker's folder, --resume and --detach."""
+    folder_flag = kind.worker[1]
+    parser.add_argument("--config", type=Path, help=config_help)
+    parser.add_argument(folder_flag, type=Path,
+                        help=f"run this existing {kind.noun} directory (the worker's entry)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"with {folder_flag}: continue it where it stopped")
+    parser.add_argument("--detach", action="store_true",
+                        help=f"start the {kind.noun} in the background and return its id")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser,
@@ -146,13 +155,25 @@ def _add_datasets(commands: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The JSON config (if any) with every given flag applied on top, validated."""
+    """The RunConfig JSON (if any) with every given train flag applied on top, validated."""
+    fields = [*(dotted for dotted, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]
+    return _from_args(args, RunConfig, fields)
+
+
+def _from_args(args: argparse.Namespace, config_class: Any, fields: list[str]) -> Any:
+    """args.config's JSON (if any) with each of these dotted fields that a flag gave set on
+    top, as config_class, validated: one merge for train, export and tune."""
     raw = load_json_object(args.config) if args.config else {}
-    for dotted in [*(d for d, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]:
+    for dotted in fields:
         value = getattr(args, dotted, None)
         if value is not None:
             set_dotted(raw, dotted, value)
-    return RunConfig.from_dict(raw).validate()
+    return config_class.from_dict(raw).validate()
+
+
+def _exit_code(status: dict[str, Any]) -> int:
+    """0 when a job ended as asked (completed, or stopped by a user), else 1."""
+    return 0 if status.get("status") in ("completed", "stopped") else 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -163,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if config is None:
         status = training.train(args.run_dir, resume=args.resume, verbose=2)
-        return 0 if status.get("status") in ("completed", "stopped") else 1
+        return _exit_code(status)
     if args.detach:
         run = runs.launch(config)
         print(f"started run {run.run_id} in {run.path}")
@@ -172,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run {run_dir.name} in {run_dir}")
     status = training.train(run_dir, verbose=1)
     _print_status(status)
-    return 0 if status.get("status") in ("completed", "stopped") else 1
+    return _exit_code(status)
 
 
 def _worker_dir(kind: jobs.JobKind, path: Path) -> Path:
@@ -412,11 +433,7 @@ def _add_tune(commands: Any) -> None:
         description="Search hyperparameters (random, hyperband or bayesian) from a TuneConfig "
         "JSON and/or flags; flags override the config. Lists take commas: --batch-sizes 32,64. "
         "The search runs as its own process; Ctrl-C asks it to stop after the current batch.")
-    tune.add_argument("--config", type=Path, help="TuneConfig JSON file")
-    tune.add_argument("--search-dir", type=Path, help="run this existing search directory (worker)")
-    tune.add_argument("--resume", action="store_true", help="with --search-dir: resume it")
-    tune.add_argument("--detach", action="store_true",
-                      help="start the search in the background and return its id")
+    _add_launch_flags(tune, searches.KIND, "TuneConfig JSON file")
     for flag, (dotted, kind) in TUNE_FLAGS.items():
         hint = f" ({TUNE_HINTS[flag]})" if flag in TUNE_HINTS else ""
         tune.add_argument(flag, dest=dotted, type=kind, default=None, help=f"sets {dotted}{hint}",
@@ -432,13 +449,8 @@ def _add_tune(commands: Any) -> None:
 
 
 def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
-    """The TuneConfig JSON (if any) with every given flag applied on top, validated."""
-    raw = load_json_object(args.config) if args.config else {}
-    for dotted, _ in TUNE_FLAGS.values():
-        value = getattr(args, dotted, None)
-        if value is not None:
-            set_dotted(raw, dotted, value)
-    return TuneConfig.from_dict(raw).validate()
+    """The TuneConfig JSON (if any) with every given tune flag applied on top, validated."""
+    return _from_args(args, TuneConfig, [dotted for dotted, _ in TUNE_FLAGS.values()])
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -447,7 +459,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from cifarkit import tuning
 
         status = tuning.search(args.search_dir, resume=args.resume, verbose=2)
-        return 0 if status.get("status") in ("completed", "stopped") else 1
+        return _exit_code(status)
     tune = tune_config_from_args(args)  # fail fast, before TensorFlow loads
     search = searches.launch_search(tune)
     print(f"started search {search.search_id} in {search.path}")
@@ -460,7 +472,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("\nstopping after the current batch ...")
         search = searches.wait_search(search.path, timeout=3600)
     _print_search_summary(search)
-    return 0 if search.status in ("completed", "stopped") else 1
+    return _exit_code({"status": search.status})
 
 
 def _follow_search(search: Search) -> Search:

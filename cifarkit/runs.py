@@ -6,8 +6,6 @@ UI crash cannot lose a run; the run directory (cifarkit.rundir) is the only shar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cifarkit import jobs, rundir, settings
 from cifarkit.config import RunConfig
 from cifarkit.jobs import ACTIVE, RESUMABLE, RunError
@@ -16,11 +14,10 @@ __all__ = ["ACTIVE", "KIND", "RESUMABLE", "Run", "RunError", "create", "delete",
            "list_damaged", "list_runs", "load", "resume", "root_dir", "stop", "wait"]
 
 
-@dataclass
 class Run(jobs.Job):
     """A run directory as seen right now."""
 
-    config: RunConfig
+    config: RunConfig  # narrowed for readers; the fields are jobs.Job's
 
     @property
     def run_id(self) -> str:

@@ -7,7 +7,6 @@ so the Tune page can poll progress cheaply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,10 @@ __all__ = ["ACTIVE", "KIND", "RESUMABLE", "Search", "SearchError", "best_run_con
 FINISHED_TRIALS = ("completed", "failed")
 
 
-@dataclass
 class Search(jobs.Job):
     """A search directory as seen right now."""
 
-    config: TuneConfig
+    config: TuneConfig  # narrowed for readers; the fields are jobs.Job's
 
     @property
     def search_id(self) -> str:
