@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cifarkit.config import RunConfig
+from cifarkit.formatting import plural
 
 HYPERPARAMETER_NAMES = {"base_filters": "Filters", "blocks": "Blocks", "dropout": "Dropout",
                         "learning_rate": "Learning rate", "optimizer": "Optimizer",
@@ -38,8 +39,8 @@ def settings_line(values: dict[str, Any], names: list[str]) -> str:
 def describe_run(config: RunConfig) -> str:
     """One line of what a custom-CNN run trains, in the words of the Tune form."""
     model, optimizer = config.model, config.optimizer
-    blocks = f"{model.blocks} block" + ("s" if model.blocks != 1 else "")
-    return (f"{model.architecture} with {model.base_filters} filters × {blocks} · "
-            f"dropout {model.dropout:.2f} · {optimizer.name} at learning rate "
-            f"{optimizer.learning_rate:.2g} · batch {config.training.batch_size} · augmentation "
-            f"{config.augment.rotation:.2f} · {config.training.epochs} epochs")
+    return (f"{model.architecture} with {model.base_filters} filters × "
+            f"{plural(model.blocks, 'block')} · dropout {model.dropout:.2f} · {optimizer.name} "
+            f"at learning rate {optimizer.learning_rate:.2g} · batch "
+            f"{config.training.batch_size} · augmentation {config.augment.rotation:.2f} · "
+            f"{plural(config.training.epochs, 'epoch')}")

@@ -26,17 +26,3 @@ def test_display_name_and_one_based_class_number() -> None:
     assert class_number(5, 10) == "6 of 10"
     assert class_number(0, 100) == "1 of 100"
 
-
-@pytest.mark.parametrize(("count", "text"), [(1, "1 epoch"), (0, "0 epochs"), (3, "3 epochs"),
-                                             (1200, "1,200 epochs")])
-def test_plural(count: int, text: str) -> None:
-    from cifarkit.formatting import plural
-
-    assert plural(count, "epoch") == text
-
-
-def test_plural_irregular() -> None:
-    from cifarkit.formatting import plural
-
-    assert (plural(1, "class", "classes"), plural(2, "class", "classes")) == ("1 class",
-                                                                             "2 classes")
