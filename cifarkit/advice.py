@@ -12,14 +12,15 @@ CHANCE_MARGIN = 0.05
 MIN_USEFUL_EPOCHS = 3  # the fewest epochs per trial worth suggesting
 
 
-def chance_hint(trials: pd.DataFrame, num_classes: int,
+def chance_hint(trials: pd.DataFrame, num_classes: int | None,
                 margin: float = CHANCE_MARGIN) -> str | None:
     """Why a search found nothing, when every finished trial scored near chance; else None.
 
-    `trials` is searches.search_progress()["table"] (columns status, epochs, val_accuracy).
+    `trials` is searches.search_progress()["table"] (columns status, epochs, val_accuracy);
+    num_classes is the search's status.json "num_classes" (None until the worker wrote it).
     Such a search ranks noise: the useful advice is longer trials or more data, not more trials.
     """
-    if num_classes < 2:
+    if not isinstance(num_classes, int) or num_classes < 2:
         return None
     done = trials[trials["status"] == "completed"].dropna(subset=["val_accuracy"])
     if done.empty:

@@ -35,6 +35,7 @@ def test_failed_and_unscored_trials_do_not_count() -> None:
     assert chance_hint(table, 10) is not None
     assert chance_hint(trials(np.nan), 10) is None
     assert chance_hint(trials(), 10) is None
+    assert chance_hint(trials(0.1), None) is None  # class count not recorded yet
 
 
 def test_outside_classes_note_names_the_count() -> None:
