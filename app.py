@@ -1,7 +1,9 @@
 """cifarkit's Streamlit app: `streamlit run app.py`.
 
 Only the router lives here; each page is a thin script of widgets over the cifarkit package, and
-training runs in worker processes, never in this one.
+training runs in worker processes, never in this one. Every page starts with
+ui.legacy.enter_app(): on a fresh server Streamlit may run a deep-linked page file without this
+router (its legacy pages/ mode), and the page then reruns through here.
 """
 
 import streamlit as st
