@@ -147,7 +147,7 @@ def _add_datasets(commands: Any) -> None:
         "manifest.json. Train on it with: train --source tfrecord --data-path DIR.")
     export.add_argument("--format", choices=["tfrecord"], default="tfrecord",
                         help="file format (tfrecord, the only one)")
-    export.add_argument("--out", type=Path, required=True,
+    export.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="folder to create (or an empty one); never overwritten")
     export.add_argument("--config", type=Path, help="RunConfig JSON whose data section to use")
     _add_config_flags(export, DATA_FLAGS)
