@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from cifarkit.labels import builtin_label_names
 from cifarkit.models.catalog import DEFAULT_MODEL, MODELS
@@ -133,8 +133,42 @@ class CallbacksConfig:
     checkpoint: bool = True  # keep the best model (by validation accuracy) as model.keras
 
 
+class JsonConfig:
+    """The JSON round trip of a config file (RunConfig, TuneConfig), written once.
+
+    Subclasses are frozen dataclasses; `json_name` is the field named when text is not an object.
+    """
+
+    json_name = "config"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Self:
+        """Build from a (possibly partial) dict; unknown keys are errors naming the field."""
+        if not isinstance(raw, dict):
+            raise ConfigError(cls.json_name, "must be an object")
+        return _from_dict(cls, raw, "")
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls.from_dict(parse_json_object(text, cls.json_name))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a config file; a missing, unreadable or non-object file is a ConfigError."""
+        return cls.from_dict(load_json_object(path))
+
+    def save(self, path: str | Path) -> None:
+        save_json_object(path, self.to_dict())
+
+
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(JsonConfig):
     """A whole training run."""
 
     name: str = ""
@@ -145,29 +179,6 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     seed: int = 42
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
-        """Build from a (possibly partial) dict; unknown keys are errors naming the field."""
-        return _from_dict(cls, raw, "")
-
-    @classmethod
-    def from_json(cls, text: str) -> RunConfig:
-        return cls.from_dict(parse_json_object(text, "config"))
-
-    @classmethod
-    def load(cls, path: str | Path) -> RunConfig:
-        """Read a config file; a missing, unreadable or non-object file is a ConfigError."""
-        return cls.from_dict(load_json_object(path))
-
-    def save(self, path: str | Path) -> None:
-        save_json_object(path, self.to_dict())
 
     def validate(self) -> RunConfig:
         """Raise ConfigError for the first impossible setting; return self so calls chain."""
@@ -234,11 +245,6 @@ def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(".".join(done),
                               f"must be an object, got {JSON_KINDS.get(type(raw), 'a value')}")
     raw[key] = value
-
-
-def dataclass_from_dict(cls: type[T], raw: Any, prefix: str = "") -> T:
-    """The JSON reader behind RunConfig.from_dict, for configs that embed one (TuneConfig)."""
-    return _from_dict(cls, raw, prefix)
 
 
 def _from_dict(cls: type[T], raw: Any, prefix: str) -> T:

@@ -7,10 +7,8 @@ exactly the config it gives for the best trial.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from cifarkit.config import (
@@ -19,18 +17,15 @@ from cifarkit.config import (
     MAX_EPOCHS,
     OPTIMIZERS,
     ConfigError,
+    JsonConfig,
     ModelConfig,
     RunConfig,
     check_name,
     check_types,
     check_whole_number,
-    dataclass_from_dict,
     is_int,
     is_number,
-    load_json_object,
-    parse_json_object,
     require,
-    save_json_object,
 )
 
 ALGORITHMS = ("random", "hyperband", "bayesian")
@@ -73,8 +68,10 @@ def _default_base() -> RunConfig:
 
 
 @dataclass(frozen=True)
-class TuneConfig:
+class TuneConfig(JsonConfig):
     """A whole search: the run everything starts from, the space, and the search budget."""
+
+    json_name = "tune"  # not a field: no annotation
 
     name: str = ""
     base: RunConfig = field(default_factory=_default_base)  # data, seed, epochs for the best run
@@ -96,35 +93,13 @@ class TuneConfig:
             names = [name for name in names if name not in ("base_filters", "blocks")]
         return names
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TuneConfig:
-        """Build from a (possibly partial) dict; unknown keys are errors naming the field.
-
-        A partial "base" fills in from the default base (custom_cnn), not from RunConfig().
-        """
-        if not isinstance(raw, dict):
-            raise ConfigError("tune", "must be an object")
-        if isinstance(raw.get("base"), dict):
+        """As JsonConfig.from_dict, but a partial "base" fills in from the default base
+        (custom_cnn), not from RunConfig()."""
+        if isinstance(raw, dict) and isinstance(raw.get("base"), dict):
             raw = {**raw, "base": _merged(_default_base().to_dict(), raw["base"])}
-        return dataclass_from_dict(cls, raw)
-
-    @classmethod
-    def from_json(cls, text: str) -> TuneConfig:
-        return cls.from_dict(parse_json_object(text, "tune"))
-
-    @classmethod
-    def load(cls, path: str | Path) -> TuneConfig:
-        """Read a search file; a missing, unreadable or non-object file is a ConfigError."""
-        return cls.from_dict(load_json_object(path))
-
-    def save(self, path: str | Path) -> None:
-        save_json_object(path, self.to_dict())
+        return super().from_dict(raw)
 
     def validate(self) -> TuneConfig:
         """Raise ConfigError naming the field (e.g. space.learning_rate_min); return self."""
