@@ -8,6 +8,7 @@ the same run.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, replace
 
 import streamlit as st
@@ -318,6 +319,11 @@ def watched_runs() -> list[runs.Run]:
     return ([focus] if focus else []) + others
 
 
+def elapsed(run: runs.Run, rows: list[dict], batch: dict | None) -> float | None:
+    """Training seconds so far: the worker's clock, earlier attempts and epoch 1 included."""
+    return progress.elapsed_seconds(run.info, rows, batch, time.time(), run.is_active)
+
+
 def show_progress(run: runs.Run, rows: list[dict], batch: dict | None) -> None:
     total = run.config.training.epochs
     where = progress.epoch_progress(total, rows, batch)
@@ -334,12 +340,13 @@ def show_progress(run: runs.Run, rows: list[dict], batch: dict | None) -> None:
     cells[0].metric("Training accuracy", percent(last.get("accuracy")))
     cells[1].metric("Validation accuracy", percent(last.get("val_accuracy")),
                     help="On held-back images the model does not train on.")
-    cells[2].metric("Elapsed", format_seconds(run.info.get("train_seconds")))
+    cells[2].metric("Elapsed", format_seconds(elapsed(run, rows, batch)),
+                    help="Training time so far, earlier attempts before a stop included.")
     cells[3].metric("Time left", format_seconds(progress.time_left(total, rows, batch)),
                     help="At the pace so far; early stopping may end the run sooner.")
 
 
-def show_outcome(run: runs.Run) -> None:
+def show_outcome(run: runs.Run, rows: list[dict]) -> None:
     info = run.info
     if run.status in ("completed", "stopped"):
         accuracy = info.get("test_accuracy")
@@ -351,7 +358,7 @@ def show_outcome(run: runs.Run) -> None:
         cells[1].metric("Top-5 accuracy", percent(info.get("test_top5_accuracy")),
                         help="The right class is among the model's five best guesses.")
         cells[2].metric("Epochs", info.get("epochs_run", "–"))
-        cells[3].metric("Training time", format_seconds(info.get("train_seconds")))
+        cells[3].metric("Training time", format_seconds(elapsed(run, rows, None)))
         links = st.columns(2)
         with links[0]:
             nav_link("pages/runs.py", "Compare it with other runs", ":material/monitoring:")
@@ -361,8 +368,11 @@ def show_outcome(run: runs.Run) -> None:
         show_failure("run", info.get("error"), run.path / rundir.LOG, "training log")
     elif run.status == "interrupted":
         st.warning("The training process ended without finishing (the computer slept, the "
-                   "server restarted or it was killed). Resume it on the Runs page: it continues "
-                   "from its last saved epoch.", icon=":material/warning:")
+                   "server restarted or it was killed). Resume continues from its last saved "
+                   "epoch.", icon=":material/warning:")
+    partial = progress.partial_epoch_text(info) if run.status == "stopped" else None
+    if partial:
+        st.caption(f"Stopped during {partial}; Resume trains it again.")
 
 
 def request_stop(run_id: str, name: str) -> None:
@@ -375,7 +385,28 @@ def request_stop(run_id: str, name: str) -> None:
         st.toast(f"Stopping {name} after the current batch…", icon=":material/stop_circle:")
 
 
+def request_resume(run_id: str) -> None:
+    """Resume-button callback: a new worker continues from the last checkpoint."""
+    try:
+        run = runs.resume(run_id)
+    except runs.RunError as error:
+        st.toast(str(error), icon=":material/block:")
+    else:
+        st.toast(f"Resuming {run.name} from its last checkpoint…", icon=":material/play_circle:")
+
+
+def resume_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> None:
+    """Resume for a stopped, interrupted or failed run; disabled with the reason when refused."""
+    refusal = rundir.resume_refusal(run.path)
+    column.button("Resume", key=f"train_resume_{run.run_id}", icon=":material/play_circle:",
+                  on_click=request_resume, args=(run.run_id,), disabled=bool(refusal),
+                  help=refusal or "Continues from the last saved epoch in a new process.")
+
+
 def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> None:
+    if run.can_resume:
+        resume_button(run, column)
+        return
     if not run.is_active:
         return
     if rundir.stop_requested(run.path):
@@ -393,11 +424,11 @@ def show_run(run: runs.Run) -> None:
         head.markdown(f"#### {run.name}")
         head.caption(f"{status_label(run.status)} · {run.config.model.architecture} · "
                      f"{describe_data(run.config.data)}")
-        stop_button(run, action)
+        stop_button(run, action)  # or Resume, for a stopped, interrupted or failed run
         if run.is_active:
             show_progress(run, rows, rundir.latest_batch(run.path))
         else:
-            show_outcome(run)
+            show_outcome(run, rows)
         if rows:
             st.plotly_chart(charts.training_curves(rows), key=f"train_curves_{run.run_id}")
         elif not run.is_active:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -96,7 +98,7 @@ def test_live_panel_shows_runs_of_every_status(run_factory) -> None:
         "completed": lambda: "finished and scored" in at.success[0].value,
         "stopped": lambda: "was stopped" in at.success[0].value,
         "failed": lambda: "the sky fell" in at.error[0].value,
-        "interrupted": lambda: "Resume it on the Runs page" in at.warning[0].value,
+        "interrupted": lambda: "Resume continues from its last saved epoch" in at.warning[0].value,
         "running": lambda: at.get("progress")[0].proto.text == "Epoch 2 of 3",
         "queued": lambda: "Loading the data" in at.get("progress")[1].proto.text,
     }
@@ -160,3 +162,58 @@ def test_form_launches_a_real_run_and_shows_its_curves() -> None:
     assert metric(at, "Test accuracy") == f"{finished.info['test_accuracy']:.1%}"
     assert len(at.get("plotly_chart")) == 1
     assert chart_spec(at, 0)["data"][0]["x"] == [1]
+
+
+def seconds_shown(text: str) -> int:
+    """'1m 15s' -> 75 (format_seconds' wording, hours not needed here)."""
+    minutes, secs = text.removesuffix("s").split("m ")
+    return 60 * int(minutes) + int(secs)
+
+
+@pytest.mark.parametrize(("before", "since_start"), [(0.0, 75.0), (600.0, 30.0)],
+                         ids=["epoch 1", "resumed"])
+def test_elapsed_counts_from_the_training_clock_during_epoch_1(
+        run_factory, before: float, since_start: float) -> None:
+    """No epoch finished yet (epoch 1, or the first epoch of a resumed attempt): elapsed is the
+    worker's clock (elapsed_before + time since training_started), not '–' or one epoch's time."""
+    run = run_factory("running", epochs=3)
+    rundir.reset_metrics(run.path)
+    rundir.update_status(run.path, training_started=time.time() - since_start,
+                         elapsed_before=before, train_seconds=before)
+    rundir.append_metrics(run.path, {"kind": "batch", "epoch": 1, "step": 2, "steps": 10,
+                                     "seconds": 4.0, "elapsed": before + 4.0})
+    at = open_train()
+    shown = seconds_shown(metric(at, "Elapsed"))
+    assert shown >= before + since_start  # the clock's lower bound; it only grows
+    assert shown < before + since_start + 60  # not some other record (epoch or batch time)
+
+
+def test_stopped_run_resumes_from_the_train_page(run_factory, fake_worker) -> None:
+    run = run_factory("stopped", name="cut short", epochs=5)
+    rundir.update_status(run.path, partial_epoch=5, partial_batches=4, steps_per_epoch=10,
+                         train_seconds=630.0)
+    at = open_train(selected_run=run.run_id, train_tab=LIVE)
+    assert "Stopped during epoch 5 (40 % done); Resume trains it again." in texts(at.caption)
+    assert metric(at, "Training time") == "10m 30s"  # every attempt, from status
+    at.button(key=f"train_resume_{run.run_id}").click()
+    rerun(at)
+    assert runs.load(run.run_id).status in ("queued", "running")
+    assert len(fake_worker) == 1 and fake_worker[0][-1] == "--resume"
+    assert str(run.path.resolve()) in fake_worker[0]
+    assert at.button(key=f"train_stop_{run.run_id}")  # the card now offers Stop again
+
+
+def test_resume_is_disabled_with_the_reason_when_refused(run_factory, fake_worker) -> None:
+    run = run_factory("stopped", name="no checkpoint")
+    (run.path / rundir.LAST_MODEL).unlink()  # scored, but resuming would retrain from epoch 1
+    at = open_train(selected_run=run.run_id, train_tab=LIVE)
+    button = at.button(key=f"train_resume_{run.run_id}")
+    assert button.disabled and "has no resume checkpoint" in button.help
+    assert fake_worker == []
+
+
+def test_live_card_names_the_runs_own_data_not_the_pickers(run_factory) -> None:
+    run = run_factory("running", name="on cifar")  # the factory trains CIFAR-10, 4 classes
+    at = open_train(selected_run=run.run_id)  # the picker says Digits (nothing chosen)
+    assert "**Data:** Digits" in texts(at.markdown)
+    assert "CIFAR-10 · first 4 classes" in texts(at.caption)
