@@ -46,9 +46,9 @@ def victim(tmp_path: Path) -> Path:
     return folder
 
 
-def escaping_names(victim: Path) -> dict[str, str | Path]:
+def escaping_names(victim: Path, root: Path) -> dict[str, str | Path]:
     return {"dotdot": "../victim", "absolute": str(victim), "path": victim,
-            "dotdot_path": settings.runs_dir() / ".." / "victim"}
+            "dotdot_path": root / ".." / "victim"}
 
 
 RUN_ACTIONS: dict[str, Callable[[str | Path], object]] = {
@@ -58,46 +58,39 @@ SEARCH_ACTIONS: dict[str, Callable[[str | Path], object]] = {
     "load": searches.load_search, "stop": searches.stop_search,
     "resume": searches.resume_search, "delete": searches.delete_search,
     "wait": lambda job: searches.wait_search(job, timeout=1)}
+# (root folder, every action that takes an id, the error it raises, the noun its message uses)
+KINDS = [(settings.runs_dir, RUN_ACTIONS, runs.RunError, "run"),
+         (settings.searches_dir, SEARCH_ACTIONS, searches.SearchError, "search")]
+ACTIONS = [pytest.param(root, actions[name], error, noun, id=f"{noun}-{name}")
+           for root, actions, error, noun in KINDS for name in actions]
 
 
 # --- defect 1: ids escape their folders
 
 
-@pytest.mark.parametrize("action", list(RUN_ACTIONS))
+@pytest.mark.parametrize(("root", "action", "error", "noun"), ACTIONS)
 @pytest.mark.parametrize("how", ["dotdot", "absolute", "path", "dotdot_path"])
-def test_a_run_id_that_leaves_the_runs_folder_is_refused(victim: Path, action: str,
-                                                         how: str) -> None:
-    settings.runs_dir().mkdir(parents=True)
+def test_a_job_id_that_leaves_its_folder_is_refused(
+        victim: Path, root: Callable[[], Path], action: Callable[[str | Path], object],
+        error: type[jobs.JobError], noun: str, how: str) -> None:
+    root().mkdir(parents=True)
     before = snapshot(victim)
-    job = escaping_names(victim)[how]
-    with pytest.raises(runs.RunError) as refused:
-        RUN_ACTIONS[action](job)
-    assert str(refused.value) == f"not a run id: {str(job)!r}"
+    job = escaping_names(victim, root())[how]
+    with pytest.raises(error) as refused:
+        action(job)
+    assert str(refused.value) == f"not a {noun} id: {str(job)!r}"
     assert snapshot(victim) == before
 
 
-@pytest.mark.parametrize("action", list(SEARCH_ACTIONS))
-@pytest.mark.parametrize("how", ["dotdot", "absolute", "path"])
-def test_a_search_id_that_leaves_the_searches_folder_is_refused(victim: Path, action: str,
-                                                                how: str) -> None:
-    settings.searches_dir().mkdir(parents=True)
-    before = snapshot(victim)
-    job = escaping_names(victim)[how]
-    with pytest.raises(searches.SearchError) as refused:
-        SEARCH_ACTIONS[action](job)
-    assert str(refused.value) == f"not a search id: {str(job)!r}"
-    assert snapshot(victim) == before
-
-
-@pytest.mark.parametrize(("root", "actions", "noun"), [
-    (settings.runs_dir, RUN_ACTIONS, "run"), (settings.searches_dir, SEARCH_ACTIONS, "search")])
+@pytest.mark.parametrize(("root", "actions", "error", "noun"), KINDS)
 def test_a_symlinked_job_folder_leading_outside_is_refused_and_not_listed(
-        victim: Path, root: Callable[[], Path], actions: dict, noun: str) -> None:
+        victim: Path, root: Callable[[], Path], actions: dict, error: type[jobs.JobError],
+        noun: str) -> None:
     root().mkdir(parents=True)
     (root() / WELL_FORMED).symlink_to(victim, target_is_directory=True)
     before = snapshot(victim)
     for action in actions.values():
-        with pytest.raises(jobs.JobError, match=rf"^not a {noun} id: '{WELL_FORMED}'$"):
+        with pytest.raises(error, match=rf"^not a {noun} id: '{WELL_FORMED}'$"):
             action(WELL_FORMED)
     assert runs.list_runs() == [] and searches.list_searches() == []
     assert runs.list_damaged() == [] and searches.list_damaged() == []
