@@ -9,9 +9,11 @@ import streamlit as st
 from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
-from cifarkit import charts, predict, runs
+from cifarkit import charts, compare, predict, runs
+from cifarkit.advice import outside_classes_note
+from cifarkit.labels import display_name
 from ui.format import run_label
-from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
+from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, members_heatmap, usable_gradcam_layers
 from ui.images import enlarge
 from ui.legacy import enter_app
 from ui.nav import nav_link
@@ -19,6 +21,7 @@ from ui.runfiles import load_model, load_predictions
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
+ENSEMBLE_MAP = "ensemble"  # "Look inside" choice: all members' maps averaged
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 TOP_K = 5
 SHOWN_SIZE = 180  # pixels for the picture beside its bars
@@ -27,10 +30,13 @@ TEST_SAMPLE_MAX = 12
 
 @dataclass
 class CamSettings:
-    """Grad-CAM is on: which member model to look inside and which of its layers."""
+    """Grad-CAM is on: the (run, layer) members whose maps are averaged (one: that model's map)."""
 
-    run: runs.Run
-    layer: str
+    members: list[tuple[runs.Run, str]]
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.members) > 1
 
 
 @dataclass
@@ -51,8 +57,9 @@ def choose_runs() -> list[runs.Run]:
         nav_link("pages/runs.py", "Or import a .keras model file (Runs page)",
                         icon=":material/upload_file:")
         return []
+    best = compare.best_run(list(usable.values()))  # not the newest: often a 1-epoch trial
     chosen = st.multiselect(
-        "Model", list(usable), default=list(usable)[:1],
+        "Model", list(usable), default=[best.run_id],
         format_func=lambda run_id: run_label(usable[run_id]), key="predict_runs",
         help="Pick one run, or several to average their predictions (an ensemble). Runs in an "
         "ensemble must know the same classes. A .keras model from elsewhere can be imported "
@@ -121,27 +128,34 @@ def classify(chosen: list[runs.Run], pictures: list[Picture]) -> np.ndarray | No
 
 
 def gradcam_settings(chosen: list[runs.Run]) -> CamSettings | None:
-    """The Grad-CAM toggle and, when on, the member model and layer; None when off or unusable."""
+    """The Grad-CAM toggle and, when on, whose map (the ensemble's by default) and which layer;
+    None when off or unusable."""
     if not st.toggle("Show where the model looked (Grad-CAM)", key="predict_gradcam",
                      help=GRADCAM_HELP + " Slow models take a second per picture."):
         return None
-    run = chosen[0]
+    members = chosen
     if len(chosen) > 1:
         by_id = {member.run_id: member for member in chosen}
-        run = by_id[st.selectbox(
-            "Look inside", list(by_id), format_func=lambda run_id: run_label(by_id[run_id]),
-            key="predict_cam_run", help="Grad-CAM looks inside one network. The members of an "
-            "ensemble may each rely on different parts of the picture: compare them here.")]
-    found = usable_gradcam_layers(run)
-    if found is None:
+        pick = st.selectbox(
+            "Look inside", [ENSEMBLE_MAP, *by_id], key="predict_cam_run",
+            format_func=lambda key: ("All members (ensemble)" if key == ENSEMBLE_MAP
+                                     else run_label(by_id[key])),
+            help="The ensemble's map averages its members' maps for the ensemble's class, as "
+            "its answer averages their probabilities. The members may each rely on different "
+            "parts of the picture: pick one to see its own map.")
+        members = chosen if pick == ENSEMBLE_MAP else [by_id[pick]]
+    found = [usable_gradcam_layers(run) for run in members]
+    if any(layers is None for layers in found):
         return None
-    layers, default = found
-    with st.expander("Advanced: which layer Grad-CAM looks at"):
-        layer = st.selectbox("Layer", layers, index=layers.index(default),
-                             key=f"predict_cam_layer_{run.run_id}", help=LAYER_HELP)
+    if len(members) == 1:
+        layers, default = found[0]
+        with st.expander("Advanced: which layer Grad-CAM looks at"):
+            layer = st.selectbox("Layer", layers, index=layers.index(default),
+                                 key=f"predict_cam_layer_{members[0].run_id}", help=LAYER_HELP)
+        found = [(layers, layer)]
     st.caption("Red: what spoke for the class; blue: what did not count. The second heatmap "
                "explains any class you pick, e.g. the right answer when the model was wrong.")
-    return CamSettings(run, layer)
+    return CamSettings([(run, layer) for run, (_, layer) in zip(members, found, strict=True)])
 
 
 def other_class(top: list[tuple[str, float]], picture: Picture) -> str:
@@ -151,22 +165,30 @@ def other_class(top: list[tuple[str, float]], picture: Picture) -> str:
     return top[1][0] if len(top) > 1 else top[0][0]
 
 
+def cam_caption(name: str, cam: CamSettings, predicted: bool) -> str:
+    """Whose evidence a heatmap shows: one model's, or the ensemble's average."""
+    seen = (f"Where the ensemble saw “{display_name(name)}” (average of its "
+            f"{len(cam.members)} models' maps)" if cam.is_ensemble
+            else f"Where it saw “{display_name(name)}”")
+    return seen + (" (predicted)" if predicted else "")
+
+
 def show_gradcam(picture: Picture, top: list[tuple[str, float]], class_names: list[str],
                  cam: CamSettings, columns: list[DeltaGenerator], key: str) -> None:
     """Two heatmaps: for the predicted class, and for a class picked under the second one."""
-    image = predict.to_input(picture.image, cam.run.config.data.image_size)
+    size = max(run.config.data.image_size for run, _ in cam.members)
+    image = predict.to_input(picture.image, size)
     predicted_col, picked_col = columns
     with picked_col:  # the pick comes first: its heatmap is drawn above it
         heat_slot = st.empty()
         fallback = other_class(top, picture)
         picked = st.selectbox("Explain class", class_names, index=class_names.index(fallback),
-                              key=key,
+                              key=key, format_func=display_name,
                               help="Which class to show the evidence for. Pick the right answer "
                               "to see whether the model noticed it at all.")
-    for slot, name, label in ((predicted_col, top[0][0], "predicted"), (heat_slot, picked, "")):
-        heat = grad_cam(cam.run, image, class_names.index(name), cam.layer)
-        caption = f"Where it saw “{name}”" + (f" ({label})" if label else "")
-        slot.image(cam_view(image, heat.heatmap, SHOWN_SIZE), caption=caption,
+    for slot, name, predicted in ((predicted_col, top[0][0], True), (heat_slot, picked, False)):
+        heat = members_heatmap(cam.members, picture.image, class_names.index(name))
+        slot.image(cam_view(image, heat, SHOWN_SIZE), caption=cam_caption(name, cam, predicted),
                    width=SHOWN_SIZE)
 
 
@@ -190,9 +212,10 @@ def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str,
     with bars_col:
         verdict = ""
         if picture.true_label is not None:
-            verdict = (" ✅ right" if best == picture.true_label
-                       else f" ❌ wrong, it is **{picture.true_label}**")
-        st.markdown(f"**{best}** ({confidence:.0%}){verdict}")
+            verdict = (" :green[:material/check_circle: right]" if best == picture.true_label
+                       else f" :red[:material/cancel: wrong, it is "
+                       f"**{display_name(picture.true_label)}**]")
+        st.markdown(f"**{display_name(best)}** ({confidence:.0%}){verdict}")
         st.plotly_chart(charts.topk_bars(top, picture.true_label), key=key)
 
 
@@ -205,6 +228,9 @@ if not selected:
 source = st.radio("Images", ["Upload your own", "Test images"], horizontal=True,
                   key="predict_source", help="Your own photos, or random images from the test set "
                   "of the (first) chosen run, whose right answers are known.")
+classes = load_predictions(selected[0]).class_names
+if source == "Upload your own":
+    st.caption(outside_classes_note(len(classes)))
 pictures = uploaded_pictures() if source == "Upload your own" else sample_test_pictures(selected[0])
 if not pictures:
     if source == "Upload your own":
@@ -214,7 +240,6 @@ if not pictures:
 probabilities = classify(selected, pictures)
 if probabilities is None:
     st.stop()
-classes = load_predictions(selected[0]).class_names
 if probabilities.shape[1] != len(classes):
     st.error(f"The model answers with {probabilities.shape[1]} classes but its run lists "
              f"{len(classes)} class names: its files do not belong together.")

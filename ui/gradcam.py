@@ -6,6 +6,7 @@ cifarkit.gradcam imports TensorFlow, so it is imported only when a map is first 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from ui.images import enlarge
 from ui.runfiles import model_file
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from cifarkit.gradcam import GradCam
 
 # Grad-CAM re-wires the shared, cached model on first use of a layer; one at a time is safe.
@@ -59,6 +62,19 @@ def grad_cam(run: runs.Run, image: np.ndarray, class_index: int, layer: str) -> 
     """gradcam.gradcam with the run's model, cached per model file, image, class and layer:
     a page redraws on every click and a heatmap costs a forward and a backward pass."""
     return _heatmap(run.path / rundir.BEST_MODEL, image, int(class_index), layer)
+
+
+def members_heatmap(members: Sequence[tuple[runs.Run, str]], picture: Image.Image,
+                    class_index: int) -> np.ndarray:
+    """The Grad-CAM map of one class averaged over (run, layer) members: an ensemble's answer
+    averages its members' probabilities, so its evidence is the mean of their maps
+    (gradcam.average_heatmaps). Each member sees the picture at its own input size, and each
+    map is cached by grad_cam; one member gives its own map."""
+    from cifarkit import gradcam, predict
+
+    maps = [grad_cam(run, predict.to_input(picture, run.config.data.image_size), class_index,
+                     layer).heatmap for run, layer in members]
+    return maps[0] if len(maps) == 1 else gradcam.average_heatmaps(maps)
 
 
 def cam_view(image: np.ndarray, heatmap: np.ndarray, side: int) -> np.ndarray:

@@ -10,6 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cifarkit import gradcam, predict, rundir, runs
+from cifarkit.advice import outside_classes_note
 from cifarkit.labels import display_name
 from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
 
@@ -45,6 +46,20 @@ def test_without_models_the_page_says_so() -> None:
     assert "No trained model" in at.info[0].value
 
 
+def test_the_best_run_is_preselected_not_the_newest(run_factory) -> None:
+    better = run_factory("completed", name="long run", accuracy=0.9)
+    run_factory("completed", name="1-epoch trial", accuracy=0.1, epochs=1)  # newer, worse
+    at = open_page(PAGE)
+    assert at.multiselect(key="predict_runs").value == [better.run_id]
+
+
+def test_upload_says_an_outside_photo_still_gets_one_of_the_classes(run_factory) -> None:
+    run_factory("completed", num_classes=4)
+    at = open_page(PAGE)
+    assert outside_classes_note(4) in [caption.value for caption in at.caption]
+    assert "only knows these 4 classes" in outside_classes_note(4)
+
+
 def test_only_runs_with_a_model_and_predictions_are_offered(run_factory) -> None:
     made = {status: run_factory(status) for status in STATUSES}
     at = open_page(PAGE)
@@ -66,7 +81,7 @@ def test_uploaded_png_gets_top5_bars(run_factory) -> None:
     assert [name for name, _ in shown] == [display_name(name) for name, _ in expected]
     assert [prob for _, prob in shown] == pytest.approx([prob for _, prob in expected], abs=1e-5)
     assert at.image[0].captions == ["street.png"]
-    assert at.markdown[0].value.startswith(f"**{expected[0][0]}**")
+    assert at.markdown[0].value.startswith(f"**{display_name(expected[0][0])}**")
 
 
 def test_broken_file_is_named_and_the_others_still_classified(run_factory) -> None:
@@ -93,7 +108,8 @@ def test_test_images_show_their_true_label_and_shuffle(run_factory) -> None:
     assert len(at.get("plotly_chart")) == 4
     first = [caption for image in at.image for caption in image.captions]
     assert all(caption.startswith("test image #") for caption in first)
-    assert all(("✅" in text.value) != ("❌" in text.value) for text in at.markdown)
+    assert all((":material/check_circle: right" in text.value)
+               != (":material/cancel: wrong" in text.value) for text in at.markdown)
     at.slider(key="predict_count").set_value(2).run()
     assert len(at.get("plotly_chart")) == 2
     at.button(key="predict_shuffle").click().run()
@@ -200,6 +216,31 @@ def test_gradcam_explains_the_chosen_member_of_an_ensemble(run_factory, shown_im
     assert not np.array_equal(expected, expected_overlay(first, image, index))
     assert shown_images[1][0] == f"Where it saw “{predicted}” (predicted)"
     assert_same_picture(shown_images[1][1], expected)
+
+
+def test_gradcam_of_an_ensemble_defaults_to_the_members_average(run_factory,
+                                                                shown_images) -> None:
+    first, second = run_factory("completed", conv=True), run_factory("completed", conv=True)
+    at = open_page(PAGE)
+    at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
+    data = png_bytes(6)
+    at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
+    shown_images.clear()
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert_clean(at)
+    look = at.selectbox(key="predict_cam_run")
+    assert look.value == "ensemble" and look.options[0] == "All members (ensemble)"
+    predicted = expected_top([first, second], data)[0][0]  # the ensemble's answer
+    assert shown_images[1][0] == (f"Where the ensemble saw “{display_name(predicted)}” "
+                                  "(average of its 2 models' maps) (predicted)")
+    image = predict.to_input(predict.read_image(data), 32)
+    index = class_names(first).index(predicted)
+    maps = [gradcam.gradcam(predict.load_model(run.path / rundir.BEST_MODEL), image,
+                            index).heatmap for run in (first, second)]
+    enlarged = Image.fromarray(image).resize((SHOWN, SHOWN), Image.Resampling.NEAREST)
+    expected = gradcam.overlay(np.asarray(enlarged), gradcam.average_heatmaps(maps))
+    assert_same_picture(shown_images[1][1], expected)
+    assert not np.array_equal(expected, expected_overlay(first, image, index))  # not one model's
 
 
 def test_gradcam_on_a_model_without_convolutions_explains_why_not(run_factory) -> None:
