@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cifarkit.config import ConfigError
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -33,6 +35,16 @@ def wait_for(predicate: Callable[[], object], timeout: float = 240.0,
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def assert_refused(call: Callable[[], object], field: str) -> ConfigError:
+    """call() raises a ConfigError for `field`, and its message starts with that field (what the
+    CLI and the pages print); returned for further checks of the reason."""
+    with pytest.raises(ConfigError) as caught:
+        call()
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+    return caught.value
 
 
 def class_zip(classes: tuple[str, ...], per_class: int = 3, seed: int = 0) -> bytes:

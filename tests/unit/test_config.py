@@ -1,4 +1,5 @@
-"""RunConfig: JSON round trip and validation messages that name the field."""
+"""RunConfig (and the JSON reader TuneConfig shares): JSON round trip and validation messages
+that name the field."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cifarkit.config import (
     CallbacksConfig,
     ConfigError,
     DataConfig,
+    JsonConfig,
     ModelConfig,
     OptimizerConfig,
     RunConfig,
@@ -19,6 +21,8 @@ from cifarkit.config import (
 )
 from cifarkit.labels import CIFAR100_FINE_LABELS, CIFAR100_FINE_TO_COARSE, CIFAR100_SUPERCLASSES
 from cifarkit.models.catalog import MODELS, model_info, names
+from cifarkit.tuneconfig import TuneConfig
+from tests.conftest import assert_refused
 
 
 def test_default_config_is_valid_and_round_trips() -> None:
@@ -81,23 +85,20 @@ def test_partial_dict_fills_defaults() -> None:
     ({"callbacks": {"early_stopping_patience": 10**6}}, "callbacks.early_stopping_patience"),
 ])
 def test_bad_value_names_the_field(raw: dict, field: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        RunConfig.from_dict(raw).validate()
-    assert caught.value.field == field
-    assert str(caught.value).startswith(field)
+    assert_refused(lambda: RunConfig.from_dict(raw).validate(), field)
 
 
 def test_unknown_key_names_the_field() -> None:
-    with pytest.raises(ConfigError) as caught:
-        RunConfig.from_dict({"training": {"epoch": 3}})
-    assert caught.value.field == "training.epoch"
+    assert_refused(lambda: RunConfig.from_dict({"training": {"epoch": 3}}), "training.epoch")
 
 
-def test_broken_json_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="not valid JSON"):
-        RunConfig.from_json("{")
-    with pytest.raises(ConfigError, match="must be a JSON object"):
-        RunConfig.from_json(json.dumps([1, 2]))
+@pytest.mark.parametrize(("kind", "name"), [(RunConfig, "config"), (TuneConfig, "tune")])
+def test_broken_json_is_a_config_error_naming_the_kind(kind: type[JsonConfig], name: str) -> None:
+    """RunConfig and TuneConfig share one JSON reader (JsonConfig); each names its own kind."""
+    assert assert_refused(lambda: kind.from_json("{"), name).reason.startswith("not valid JSON (")
+    listed = assert_refused(lambda: kind.from_json(json.dumps([1, 2])), name)
+    assert listed.reason == "must be a JSON object, got a list"
+    assert assert_refused(lambda: kind.from_dict([1, 2]), name).reason == "must be an object"
 
 
 def test_class_names_are_checked_against_the_label_mode() -> None:
@@ -136,9 +137,7 @@ def test_a_weights_file_must_be_hdf5_before_any_run_exists(tmp_path: Path) -> No
     with h5py.File(real, "w") as handle:
         handle.create_dataset("w", data=[1.0])
     config = RunConfig(model=ModelConfig(architecture="MobileNet", weights=str(fake)))
-    with pytest.raises(ConfigError, match="is not an HDF5 file") as caught:
-        config.validate()
-    assert caught.value.field == "model.weights"
+    assert "is not an HDF5 file" in assert_refused(config.validate, "model.weights").reason
     assert config.with_updates(model=ModelConfig(architecture="MobileNet",
                                                  weights=str(real))).validate()
 
