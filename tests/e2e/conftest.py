@@ -7,12 +7,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
@@ -39,17 +40,19 @@ def free_port() -> int:
 
 
 def wait_until_serving(url: str, server: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Poll Streamlit's health endpoint (with the suite's one wait_for); a server that has
+    exited fails at once with its exit code instead of waiting out the timeout."""
+
+    def serving() -> bool:
         if server.poll() is not None:
             raise RuntimeError(f"streamlit exited with {server.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
+                return response.status == 200
         except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not answer at {url}")
+            return False
+
+    wait_for(serving, timeout, what=f"streamlit to answer at {url}")
 
 
 class AppServer:
