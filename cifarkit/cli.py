@@ -101,7 +101,7 @@ def _add_config_flags(parser: argparse.ArgumentParser,
 
 def _add_evaluate(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="metrics and hardest classes of a run")
-    evaluate.add_argument("run", help="run id or directory")
+    evaluate.add_argument("run", help="run id (its folder name in the runs folder)")
     evaluate.add_argument("--coarse", action="store_true", help="roll up to CIFAR-100 superclasses")
     evaluate.add_argument("--top", type=int, default=5, help="how many hardest classes to list")
     evaluate.set_defaults(handler=cmd_evaluate)
@@ -111,7 +111,7 @@ def _add_predict(commands: Any) -> None:
     predict = commands.add_parser("predict", help="top-k classes for image files")
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--run", action="append", required=True,
-                         help="run id or directory; repeat to average an ensemble")
+                         help="run id; repeat to average an ensemble")
     predict.add_argument("--top", type=int, default=5)
     predict.set_defaults(handler=cmd_predict)
 
@@ -128,12 +128,12 @@ def _add_job_verbs(actions: Any, kind: jobs.JobKind) -> None:
     for action, handler in (("stop", cmd_job_stop), ("resume", cmd_job_resume),
                             ("delete", cmd_job_delete)):
         sub = actions.add_parser(action, help=f"{action} a {kind.noun}")
-        sub.add_argument("job", metavar=kind.noun, help=f"{kind.noun} id or directory")
+        sub.add_argument("job", metavar=kind.noun, help=f"{kind.noun} id (its folder name)")
         sub.set_defaults(handler=handler, kind=kind)
 
 
 def _add_datasets(commands: Any) -> None:
-    parser = commands.add_parser("datasets", help="list or download datasets")
+    parser = commands.add_parser("datasets", help="list, download or export datasets")
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="datasets and where they are").set_defaults(
         handler=cmd_datasets_list)
@@ -442,7 +442,7 @@ def _add_tune(commands: Any) -> None:
     actions = tune.add_subparsers(dest="action", required=False)
     _add_job_verbs(actions, searches.KIND)
     best = actions.add_parser("best", help="the best trial as a RunConfig (save or train it)")
-    best.add_argument("search", help="search id or directory")
+    best.add_argument("search", help="search id (its folder name)")
     best.add_argument("--save", type=Path, help="write the RunConfig JSON here")
     best.add_argument("--train", action="store_true", help="launch a run with it (background)")
     best.set_defaults(handler=cmd_tune_best)
