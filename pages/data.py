@@ -1,19 +1,19 @@
 """Data: choose the dataset, look at its images and class balance, preview augmentation.
 
-The choice is kept in st.session_state["data_config"] and the augmentation in
-st.session_state[AUGMENT_CONFIG]; the Train page starts from both.
+The choice is kept in the session (ui.state.choose_data) and in the URL's query, so a reload or a
+new tab shows the same data; the augmentation in st.session_state[AUGMENT_CONFIG]. The Train page
+starts from both.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from cifarkit import charts, datasets, uploads
+from cifarkit import charts, datasets
 from cifarkit.config import AugmentConfig, ConfigError, DataConfig, RunConfig
 from cifarkit.dataready import archive_missing, where_to_put
 from cifarkit.labels import builtin_label_names
@@ -25,13 +25,13 @@ from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.state import (
     AUGMENT_CONFIG,
-    DATA_CONFIG,
     DATA_SOURCE,
+    choose_data,
     current_augment_config,
     current_data_config,
     use_digits,
 )
-from ui.uploads import store_upload, upload_owner
+from ui.uploads import readable, store_upload
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
@@ -97,15 +97,6 @@ def choose_folder() -> str | None:
     return st.session_state["data_path"].strip() or None
 
 
-def readable(text: str) -> Path:
-    """The typed path if this session may read it; else the page says which folders it may."""
-    try:
-        return uploads.readable_path(text, upload_owner())
-    except uploads.PathRefused as error:
-        st.error(str(error), icon=":material/block:")
-        st.stop()
-
-
 def choose_classes(source: str, label_mode: str) -> tuple[tuple[str, ...], int | None]:
     names = builtin_label_names(source, label_mode)
     if names is None:  # a folder: its classes are whatever sub-folders it has
@@ -160,7 +151,10 @@ def choose_dataset() -> DataConfig:
                 icon=":material/upload:")
         st.stop()
     if path:
-        path = str(readable(path))
+        checked = readable(path)  # only folders this session may read; else the page stops
+        if checked is None:
+            st.stop()
+        path = str(checked)
     spec = DataConfig(source=source, label_mode=label_mode, classes=classes, num_classes=count,
                       path=path, image_size=st.session_state["data_image_size"]
                       if source == "folder" else 32, validation_split=validation,
@@ -339,7 +333,7 @@ st.caption("Choose what to train on and look at it first: a model can only be as
 spec = choose_dataset()
 require_archive(spec)
 dataset = load(spec)
-st.session_state[DATA_CONFIG] = spec
+choose_data(spec)  # for the other pages, and in the URL: a reload or new tab keeps it
 st.success(f"**{dataset.name}** selected for training.", icon=":material/check_circle:")
 show_summary(dataset)
 TABS = {"Samples": show_samples, "Class balance": show_class_balance,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
-from cifarkit.config import AugmentConfig, DataConfig
+from cifarkit import datalink
+from cifarkit.config import AugmentConfig, ConfigError, DataConfig
 from cifarkit.sources import recommended_augment
 
 DATA_CONFIG = "data_config"  # DataConfig chosen on the Data page
@@ -18,8 +21,50 @@ UPLOAD_PATHS = "upload_paths"  # Streamlit file id -> saved path
 
 
 def current_data_config() -> DataConfig:
-    """The dataset chosen on the Data page (digits until the user picks another)."""
-    return st.session_state.get(DATA_CONFIG) or DataConfig()
+    """The dataset chosen on the Data page, else the one the URL names, else digits.
+
+    The choice is written back into the URL, so a reload or the same link in a new tab (a new
+    session) shows the same data.
+    """
+    if st.session_state.get(DATA_CONFIG) is None:
+        st.session_state[DATA_CONFIG] = _data_from_url() or DataConfig()
+    spec = st.session_state[DATA_CONFIG]
+    _show_in_url(spec)
+    return spec
+
+
+def choose_data(spec: DataConfig) -> None:
+    """The Data page's choice: kept for the other pages and in the URL."""
+    st.session_state[DATA_CONFIG] = spec
+    _show_in_url(spec)
+
+
+def _data_from_url() -> DataConfig | None:
+    """The data the URL names; None (the reason shown) when it names none or cannot be used.
+    A folder in the URL is checked like a typed one: only folders this session may read."""
+    from ui.uploads import readable  # ui.uploads imports this module's keys
+
+    try:
+        spec = datalink.from_query(st.query_params.to_dict())
+    except ConfigError as error:
+        st.warning(f"The link's data choice cannot be used (**{error.field}**: {error.reason}); "
+                   "showing the built-in digits.", icon=":material/link_off:")
+        return None
+    if spec is None or not spec.path:
+        return spec
+    path = readable(spec.path)
+    return None if path is None else replace(spec, path=str(path))
+
+
+def _show_in_url(spec: DataConfig) -> None:
+    """Put the data choice in the URL's query (other parameters kept), without a rerun."""
+    wanted = datalink.to_query(spec)
+    shown = {key: st.query_params[key] for key in datalink.FIELDS if key in st.query_params}
+    if shown == wanted:
+        return
+    for key in set(shown) - set(wanted):
+        del st.query_params[key]
+    st.query_params.update(wanted)
 
 
 def current_augment_config() -> AugmentConfig:
@@ -30,7 +75,7 @@ def current_augment_config() -> AugmentConfig:
 
 def use_digits() -> None:
     """Button callback: switch the app to the embedded offline dataset."""
-    st.session_state[DATA_CONFIG] = DataConfig(source="digits")
+    choose_data(DataConfig(source="digits"))
     st.session_state.pop(AUGMENT_CONFIG, None)
     st.session_state.pop(DATA_SOURCE, None)  # the Data page re-reads DATA_CONFIG
 

@@ -29,3 +29,13 @@ def store_upload(upload: UploadedFile) -> Path:
     if upload.file_id not in saved or not saved[upload.file_id].is_file():
         saved[upload.file_id] = uploads.save(upload.getbuffer(), upload.name, upload_owner())
     return saved[upload.file_id]
+
+
+def readable(text: str) -> Path | None:
+    """A typed or linked path if this session may read it (uploads.readable_path); else None,
+    with the refusal shown (which folders it may read)."""
+    try:
+        return uploads.readable_path(text, upload_owner())
+    except uploads.PathRefused as error:
+        st.error(str(error), icon=":material/block:")
+        return None
