@@ -12,6 +12,8 @@ from streamlit.delta_generator import DeltaGenerator
 
 from cifarkit import charts, evaluation, runs
 from cifarkit.evaluation import Predictions
+from cifarkit.formatting import plural
+from cifarkit.labels import display_name
 from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
 from ui.images import enlarge
 from ui.legacy import enter_app
@@ -55,6 +57,11 @@ def headline(pred: Predictions) -> None:
                    help="Images held out from training, used only to score the model.")
 
 
+def readable(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The table with class names as people read them (labels.display_name), as in the charts."""
+    return table.assign(**{column: table[column].map(display_name) for column in columns})
+
+
 def per_class(pred: Predictions, table: pd.DataFrame) -> None:
     metric = st.radio(
         "Score per class", ["accuracy", "f1"], horizontal=True, key="errors_metric",
@@ -69,7 +76,7 @@ def per_class(pred: Predictions, table: pd.DataFrame) -> None:
         ranked = present.sort_values(metric, kind="stable")
         shown = pd.concat([ranked.head(BARS_EACH_END), ranked.tail(BARS_EACH_END)])
     st.plotly_chart(charts.per_class_bars(shown, metric), key="errors_bars")
-    view = present[["class", "accuracy", "f1", "support"]]
+    view = readable(present[["class", "accuracy", "f1", "support"]], "class")
     config = {"class": st.column_config.TextColumn("Class"),
               "accuracy": st.column_config.NumberColumn("Accuracy", format="percent"),
               "f1": st.column_config.NumberColumn("F1", format="%.2f"),
@@ -117,7 +124,8 @@ def confused_pairs(pred: Predictions, pairs_key: str, true_key: str, predicted_k
         st.success("No mistakes at all on the test set.")
         return
     event = st.dataframe(
-        pairs[["true", "predicted", "count", "share_of_true"]], hide_index=True,
+        readable(pairs[["true", "predicted", "count", "share_of_true"]], "true", "predicted"),
+        hide_index=True,
         on_select="rerun", selection_mode="single-row", key=pairs_key,
         column_config={
             "true": st.column_config.TextColumn("True class"),
@@ -139,24 +147,27 @@ def gallery(run: runs.Run, pred: Predictions, fine: Predictions, table: pd.DataF
         st.session_state[true_key] = table.iloc[0]["class"]  # the class with most errors
     left, right = st.columns(2)
     true_name = left.selectbox("True class", [name for name in names if name in present],
-                               key=true_key,
+                               key=true_key, format_func=display_name,
                                help="Show test images of this class that the model got wrong.")
     others = [ANY_CLASS, *[name for name in names if name != true_name]]
     if st.session_state.get(predicted_key) not in others:
         st.session_state[predicted_key] = ANY_CLASS
     predicted_name = right.selectbox("Predicted as", others, key=predicted_key,
+                                     format_func=display_name,
                                      help="Only mistakes that went to this class.")
     predicted = None if predicted_name == ANY_CLASS else names.index(predicted_name)
     wrong = evaluation.misclassified(pred, names.index(true_name), predicted)
     if wrong.empty:
-        st.success(f"No misclassified test images of **{true_name}**"
-                   + ("" if predicted is None else f" predicted as **{predicted_name}**") + ".")
+        st.success(f"No misclassified test images of **{display_name(true_name)}**"
+                   + ("" if predicted is None else
+                      f" predicted as **{display_name(predicted_name)}**") + ".")
         return
     limit = st.slider("Images to show", 6, 60, 18, step=6, key="errors_limit",
                       help="The most confident mistakes come first: they are the most telling "
                       "(look-alike classes, or a wrong label in the dataset).")
-    st.caption(f"{len(wrong)} test image(s) of **{true_name}** predicted wrongly, most confident "
-               "mistake first. Under each: what the model said, and how sure it was.")
+    st.caption(f"{plural(len(wrong), 'test image')} of **{display_name(true_name)}** predicted "
+               "wrongly, most confident mistake first. Under each: what the model said, and how "
+               "sure it was.")
     if pred.images is None:
         st.dataframe(wrong.head(limit), hide_index=True)
         return
@@ -172,7 +183,7 @@ def show_images(pred: Predictions, wrong: pd.DataFrame, cam: GalleryCam | None) 
             cols = st.columns(GALLERY_COLUMNS)
         cell = cols[position % GALLERY_COLUMNS]
         cell.image(enlarge(pred.images[row.index], GALLERY_SIZE), width="stretch",
-                   caption=f"→ {row.predicted} ({row.confidence:.0%})")
+                   caption=f"→ {display_name(row.predicted)} ({row.confidence:.0%})")
         if cam is None:
             continue
         try:
@@ -212,7 +223,7 @@ def show_cam(cell: DeltaGenerator, cam: GalleryCam, image: np.ndarray, index: in
     class_index = int(labels[index])
     heat = grad_cam(cam.run, image, class_index, cam.layer)
     cell.image(cam_view(image, heat.heatmap, GALLERY_SIZE), width="stretch",
-               caption=f"where it saw “{cam.fine.class_names[class_index]}”")
+               caption=f"where it saw “{display_name(cam.fine.class_names[class_index])}”")
 
 
 def page(run: runs.Run) -> None:

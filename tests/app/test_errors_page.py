@@ -105,7 +105,8 @@ def test_coarse_toggle_scores_superclasses(run_factory) -> None:
     assert_clean(at)
     assert at.metric[0].value == f"{evaluation.summary_metrics(coarse)['accuracy']:.1%}"
     present = {"trees", "vehicles_1", "insects"}
-    assert set(at.selectbox(key=f"errors_true_{run.run_id}_coarse").options) == present
+    assert set(at.selectbox(key=f"errors_true_{run.run_id}_coarse").options) == {
+        display_name(name) for name in present}
     heatmap = chart(at, 1)["data"][0]
     coarse_shown = {display_name(name) for name in CIFAR100_COARSE_LABELS}
     assert coarse_shown >= set(heatmap["x"]) >= {display_name(name) for name in present}
@@ -198,7 +199,7 @@ def test_gradcam_in_the_superclass_view_explains_the_fine_classes(run_factory,
     chosen = at.selectbox(key=f"errors_true_{run.run_id}_coarse").value
     wrong = evaluation.misclassified(coarse, coarse.class_names.index(chosen))
     expected = [fine.class_names[fine.y_pred[index]] for index in wrong["index"][:18]]
-    assert shown and shown == [f"where it saw “{name}”" for name in expected]
+    assert shown and shown == [f"where it saw “{display_name(name)}”" for name in expected]
 
 
 def test_gradcam_toggle_on_a_model_without_convolutions(run_factory) -> None:
@@ -207,3 +208,18 @@ def test_gradcam_toggle_on_a_model_without_convolutions(run_factory) -> None:
     at.toggle(key="errors_gradcam").set_value(True).run()
     assert_clean(at)
     assert "no convolutional layer" in at.info[0].value
+
+
+def test_class_names_read_with_spaces_in_pickers_tables_and_captions(run_factory) -> None:
+    run = run_factory("completed", cifar100=True, num_classes=6, accuracy=0.3)
+    at = open_page(page_path("pages/errors.py"))
+    picker = at.selectbox(key=f"errors_true_{run.run_id}_fine")
+    assert "maple tree" in picker.options and "maple_tree" not in picker.options
+    tables = [frame.value for frame in at.dataframe]
+    classes = [name for frame in tables for column in ("class", "true", "predicted")
+               if column in frame for name in frame[column]]
+    assert classes and not any("_" in name for name in classes)
+    gallery = [caption for image in at.image for caption in image.captions]
+    assert gallery and all("_" not in caption for caption in gallery)
+    at.selectbox(key=f"errors_true_{run.run_id}_fine").set_value("maple_tree").run()
+    assert any("of **maple tree** predicted wrongly" in caption.value for caption in at.caption)
