@@ -31,6 +31,9 @@ POOLINGS = ("avg", "max", "flatten")
 MONITORS = ("val_loss", "val_accuracy")
 MAX_INPUT_SIZE = 224
 MAX_BLOCKS = 5  # custom_cnn: 5 max-pools take a 32-px input down to 1 px
+# custom_cnn's searchable sizes, (lowest, highest): runs and search spaces check the same range
+BASE_FILTERS_RANGE = (8, 256)  # filters of the first block
+BLOCKS_RANGE = (1, MAX_BLOCKS)  # conv blocks
 # Upper limits that keep a typo from asking for the impossible (one table, shared with searches)
 MAX_NAME_LENGTH = 100  # characters of a run or search name
 MAX_SEED = 2**32 - 1  # numpy's seed range
@@ -295,6 +298,17 @@ def check_whole_number(value: Any, field_path: str, low: int = 1, high: int | No
         require(value <= high, field_path, f"must be at most {high:,}, got {value:,}")
 
 
+def is_between(value: Any, low: int, high: int) -> bool:
+    """A whole number from low to high, both included."""
+    return is_int(value) and low <= value <= high
+
+
+def check_between(value: Any, field_path: str, low: int, high: int) -> None:
+    """A whole number from low to high, named with both ends in the message."""
+    require(is_between(value, low, high), field_path,
+            f"must be a whole number from {low} to {high}, got {value!r}")
+
+
 def check_name(value: Any, field_path: str) -> None:
     """A run or search name: one line of text, short enough for a table cell."""
     require(isinstance(value, str), field_path, f"must be text, got {value!r}")
@@ -444,10 +458,8 @@ def _check_weights_file(weights: str) -> None:
 
 def _check_custom_cnn(model: ModelConfig) -> None:
     """Width and depth of custom_cnn; every block halves the side, which must stay ≥ 1 px."""
-    require(is_int(model.base_filters) and 8 <= model.base_filters <= 256, "model.base_filters",
-            f"must be a whole number from 8 to 256, got {model.base_filters!r}")
-    require(is_int(model.blocks) and 1 <= model.blocks <= MAX_BLOCKS, "model.blocks",
-            f"must be a whole number from 1 to {MAX_BLOCKS}, got {model.blocks!r}")
+    check_between(model.base_filters, "model.base_filters", *BASE_FILTERS_RANGE)
+    check_between(model.blocks, "model.blocks", *BLOCKS_RANGE)
     require(2 ** model.blocks <= model.input_size, "model.blocks",
             f"{model.blocks} max-pools shrink a {model.input_size}-px input below 1 px")
 

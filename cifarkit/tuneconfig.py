@@ -12,18 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cifarkit.config import (
+    BASE_FILTERS_RANGE,
+    BLOCKS_RANGE,
     MAX_BATCH_SIZE,
-    MAX_BLOCKS,
     MAX_EPOCHS,
     OPTIMIZERS,
     ConfigError,
     JsonConfig,
     ModelConfig,
     RunConfig,
+    check_between,
     check_name,
     check_types,
     check_whole_number,
-    is_int,
+    is_between,
     is_number,
     require,
 )
@@ -146,8 +148,7 @@ def _check_budget(tune: TuneConfig) -> None:
             f"must be one of {ALGORITHMS}, got {tune.algorithm!r}")
     require(tune.objective in OBJECTIVES, "objective",
             f"must be one of {OBJECTIVES}, got {tune.objective!r}")
-    require(is_int(tune.max_trials) and 1 <= tune.max_trials <= MAX_TRIALS, "max_trials",
-            f"must be a whole number from 1 to {MAX_TRIALS}, got {tune.max_trials!r}")
+    check_between(tune.max_trials, "max_trials", 1, MAX_TRIALS)
     check_whole_number(tune.epochs_per_trial, "epochs_per_trial", high=MAX_EPOCHS)
 
 
@@ -172,12 +173,11 @@ def _check_choices(values: Any, field_path: str, allowed: Any, what: str) -> Non
 
 
 def _check_space(space: SearchSpace, input_size: int) -> None:
+    low, high = BASE_FILTERS_RANGE
     _check_choices(space.base_filters, "space.base_filters",
-                   lambda v: is_int(v) and 8 <= v <= 256, "a whole number from 8 to 256")
+                   lambda v: is_between(v, low, high), f"a whole number from {low} to {high}")
     for suffix in ("min", "max"):
-        value = getattr(space, f"blocks_{suffix}")
-        require(is_int(value) and 1 <= value <= MAX_BLOCKS, f"space.blocks_{suffix}",
-                f"must be a whole number from 1 to {MAX_BLOCKS}, got {value!r}")
+        check_between(getattr(space, f"blocks_{suffix}"), f"space.blocks_{suffix}", *BLOCKS_RANGE)
     require(space.blocks_min <= space.blocks_max, "space.blocks_min", "must not exceed blocks_max")
     require(2 ** space.blocks_max <= input_size, "space.blocks_max",
             f"{space.blocks_max} max-pools shrink a {input_size}-px input below 1 px")
@@ -189,5 +189,5 @@ def _check_space(space: SearchSpace, input_size: int) -> None:
                    f"one of {OPTIMIZERS}")
     _check_range(space, "augmentation", 0.0, 1.0)
     _check_choices(space.batch_sizes, "space.batch_sizes",
-                   lambda v: is_int(v) and 1 <= v <= MAX_BATCH_SIZE,
+                   lambda v: is_between(v, 1, MAX_BATCH_SIZE),
                    f"a whole number from 1 to {MAX_BATCH_SIZE}")
