@@ -14,7 +14,7 @@ import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,28 @@ def _dead_pid() -> int:
     process = _POPEN([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def record_worker(info: dict[str, Any], status: str,
+                  sleepers: list[subprocess.Popen] | None) -> None:
+    """Give a fabricated job's status the worker its status implies: a live stand-in for an
+    active (queued/running) job, appended to `sleepers` for the caller to kill; a dead pid for
+    an interrupted one (written as running, as its worker left it)."""
+    if status in ("queued", "running"):
+        if sleepers is None:
+            raise ValueError(f"a {status} job needs a list to hold its stand-in worker")
+        sleepers.append(spawn_sleeper())
+        info["pid"] = sleepers[-1].pid
+    elif status == "interrupted":
+        info.update(status="running", pid=_dead_pid())
+
+
+def settle(kind: jobs.JobKind, path: Path, info: dict[str, Any], status: str) -> Any:
+    """Write a fabricated job's status.json and load it: it must read as the status meant."""
+    rundir.write_json_atomic(path / rundir.STATUS, info)
+    loaded = jobs.load(kind, path)
+    assert loaded.status == status, f"fabricated {status} {kind.noun} reads as {loaded.status}"
+    return loaded
 
 
 def make_test_set(num_classes: int, count: int, cifar100: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -198,13 +220,7 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
         info.update(started=created + 1, epochs_run=done, train_seconds=round(2.5 * done, 3),
                     peak_memory_mb=512.0, trainable_params=3073 * num_classes,
                     non_trainable_params=0, weights_mb=round(3073 * num_classes * 4 / 2**20, 4))
-    if status in ("queued", "running"):
-        if sleepers is None:
-            raise ValueError(f"a {status} run needs a list to hold its stand-in worker")
-        sleepers.append(spawn_sleeper())
-        info["pid"] = sleepers[-1].pid
-    elif status == "interrupted":
-        info.update(status="running", pid=_dead_pid())
+    record_worker(info, status, sleepers)
     if status == "failed":
         info.update(finished=created + 5, error="ValueError: the sky fell (fabricated)")
     if status in ("completed", "stopped", "interrupted"):
@@ -215,10 +231,7 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
     if status in ("completed", "stopped"):
         metrics = _write_predictions(run_dir, num_classes, cifar100, accuracy, test_images, rng)
         info.update(finished=created + 10, **{f"test_{k}": v for k, v in metrics.items()})
-    rundir.write_json_atomic(run_dir / rundir.STATUS, info)
-    loaded = runs.load(run_dir)
-    assert loaded.status == status, f"fabricated {status} run reads as {loaded.status}"
-    return loaded
+    return settle(runs.KIND, run_dir, info, status)
 
 
 @pytest.fixture
@@ -300,6 +313,22 @@ def open_page(page: str, timeout: float = 60, **session: object) -> Any:
     for key, value in session.items():
         at.session_state[key] = value
     return rerun(at)
+
+
+def open_with_runs(page: str, key: str, picked: Sequence[runs.Run]) -> Any:
+    """Open a page and choose these runs in its run multiselect `key` (rendered cleanly)."""
+    at = open_page(page)
+    at.multiselect(key=key).set_value([run.run_id for run in picked])
+    return rerun(at)
+
+
+def offered_statuses(options: Sequence[str], made: Mapping[str, Any]) -> list[str]:
+    """Which fabricated jobs (status -> job) a picker offers, by the job's name in its label;
+    every option must name one of them."""
+    found = {status: [label for label in options if job.name in label]
+             for status, job in made.items()}
+    assert sum(len(labels) for labels in found.values()) == len(options), (options, found)
+    return sorted(status for status, labels in found.items() if labels)
 
 
 def rerun(at: Any) -> Any:
