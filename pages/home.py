@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from cifarkit import compare, datasets, runs, system
+from cifarkit.config import DataConfig
 from cifarkit.dataready import where_to_put
 from cifarkit.sources import describe_data
 from ui.data import download_button
-from ui.format import status_label
+from ui.format import status_column
 from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.state import current_data_config, use_digits
@@ -20,6 +21,8 @@ from ui.state import current_data_config, use_digits
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 RECENT_RUNS = 8  # rows in the recent-runs table
+# Sources that are the user's own files: nothing is there until they are picked on Data.
+YOUR_OWN = {"folder": "upload a .zip on Data", "tfrecord": "choose its folder on Data"}
 
 STEPS = (
     ("pages/data.py", "1 · Data", ":material/photo_library:",
@@ -48,6 +51,20 @@ def show_steps() -> None:
             st.caption(text)
 
 
+def dataset_state(info: datasets.DatasetInfo, spec: DataConfig) -> str:
+    """The badge beside a dataset: only what is true now. A user's own images are "ready" only
+    once this session has picked a folder or zip of them on Data."""
+    if info.key in YOUR_OWN:
+        if spec.source == info.key and spec.path:
+            return ":green-badge[:material/check: in use]"
+        return f":gray-badge[:material/upload: {YOUR_OWN[info.key]}]"
+    if info.available:
+        return ":green-badge[:material/check: ready]"
+    if info.problem:
+        return ":red-badge[:material/error: broken]"
+    return ":orange-badge[:material/cloud_download: not downloaded]"
+
+
 def show_datasets() -> None:
     st.subheader("Datasets", anchor=False)
     spec = current_data_config()
@@ -57,9 +74,7 @@ def show_datasets() -> None:
             title, state = st.columns([3, 1], vertical_alignment="center")
             title.markdown(f"**{info.title}**" + (f" · {info.num_classes} classes"
                                                    if info.num_classes else ""))
-            state.markdown(":green-badge[:material/check: ready]" if info.available
-                           else ":red-badge[:material/error: broken]" if info.problem
-                           else ":orange-badge[:material/cloud_download: not downloaded]")
+            state.markdown(dataset_state(info, spec))
             st.caption(info.description)
             if info.location and info.key in datasets.ARCHIVE_SOURCES:
                 st.caption(f"Found at `{info.location}`")
@@ -110,12 +125,13 @@ def show_recent_runs() -> None:
     table = pd.DataFrame([{
         "run": run.name,
         "model": compare.model_label(run),
-        "status": status_label(run.status),
+        "status": [run.status],
         "epochs": _epochs(run),
         "test accuracy": run.info.get("test_accuracy"),
         "started": _started(run),
     } for run in recent])
-    st.dataframe(table, hide_index=True, column_config={
+    st.dataframe(table, hide_index=True, key="home_recent_runs", column_config={
+        "status": status_column(),
         "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0,
                                                          max_value=1.0)})
     nav_link("pages/runs.py", "All runs", ":material/monitoring:")

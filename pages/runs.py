@@ -12,7 +12,7 @@ from cifarkit.labels import parse_names
 from cifarkit.sources import source_title
 from ui.actions import perform
 from ui.exports import EXPORTS, bundle_bytes, export_bytes
-from ui.format import run_label, status_label
+from ui.format import run_label, status_cells, status_column, status_label
 from ui.legacy import enter_app
 from ui.nav import nav_link
 from ui.runfiles import load_predictions
@@ -38,8 +38,8 @@ COLUMNS = {
                                          "“imported” for a model file brought in from outside."),
     "data": st.column_config.TextColumn("Data", help="Dataset the run learned from."),
     "classes": st.column_config.NumberColumn("Classes", help="How many classes it tells apart."),
-    "status": st.column_config.TextColumn("Status", help="queued → running → completed. Stopped "
-                                          "and interrupted runs can be resumed."),
+    "status": status_column(help="queued → running → completed. Stopped and interrupted runs "
+                            "can be resumed."),
     "accuracy": st.column_config.ProgressColumn(
         "Accuracy", format="percent", min_value=0, max_value=1,
         help="Share of test images whose most probable class is the right one."),
@@ -68,6 +68,10 @@ COLUMNS = {
     "run_id": st.column_config.TextColumn("Folder", help="Folder of the run under runs/."),
     "error": st.column_config.TextColumn("Error", help="Why a failed run stopped."),
 }
+PINNED_COLUMNS = ["name"]  # always shown: the row's name
+# Shown at first: what a student compares; sizes, frozen weights and folders are one click away.
+DEFAULT_COLUMNS = ["model", "data", "status", "accuracy", "top5_accuracy", "train_seconds",
+                   "epochs", "max_epochs", "error"]
 
 
 def show_flash() -> None:
@@ -129,12 +133,30 @@ def damaged_section() -> None:
                           args=("delete", item.job_id), help="Tick “I am sure” first.")
 
 
+def column_label(name: str) -> str:
+    """A table column's header as the table shows it (its column_config label)."""
+    config = COLUMNS.get(name)
+    return (config.get("label") or name) if isinstance(config, dict) else name
+
+
+def shown_columns() -> list[str]:
+    """The columns the user picked (a wide table is cut off at the right on a laptop screen)."""
+    optional = [name for name, config in COLUMNS.items() if config is not None
+                and name not in PINNED_COLUMNS]
+    picked = st.multiselect(
+        "Columns", optional, default=DEFAULT_COLUMNS, format_func=column_label,
+        key="runs_columns", help="Which facts the table shows. The CSV download always has "
+        "every column.")
+    return [*PINNED_COLUMNS, *picked]
+
+
 def runs_table() -> None:
     """The table of all runs and its CSV export; refreshes itself while runs are active."""
     all_runs = runs.list_runs()
     table = compare.runs_table(all_runs)
-    shown = table.assign(status=table["status"].map(status_label))
-    st.dataframe(shown, column_config=COLUMNS, hide_index=True, key="runs_table", placeholder="–")
+    shown = table.assign(status=status_cells(table["status"]))
+    st.dataframe(shown, column_config=COLUMNS, column_order=shown_columns(), hide_index=True,
+                 width="stretch", key="runs_table", placeholder="–")
     st.download_button("Download table (CSV)", table.to_csv(index=False), "cifarkit-runs.csv",
                          "text/csv", icon=":material/download:", on_click="ignore",
                          help="The same table as a spreadsheet file, for a report or a grade book.")

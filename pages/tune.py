@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from cifarkit import charts, rundir, runs, searchdir, searches
+from cifarkit.advice import chance_hint
 from cifarkit.config import MAX_BLOCKS, OPTIMIZERS, ModelConfig, RunConfig
 from cifarkit.describe import HYPERPARAMETER_NAMES, describe_run, format_score, settings_line
 from cifarkit.sources import describe_data
@@ -26,7 +27,7 @@ from cifarkit.tuneconfig import (
 )
 from ui.actions import perform
 from ui.data import data_line
-from ui.format import status_label
+from ui.format import status_cells, status_column, status_label
 from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
 from ui.legacy import enter_app
 from ui.nav import nav_link
@@ -308,7 +309,7 @@ def trials_columns(names: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = {
         "trial": column.NumberColumn("Trial", help="Trials are numbered from 0, like "
                                      "keras-tuner's folders trial_0, trial_1, …"),
-        "status": column.TextColumn("Status"),
+        "status": status_column(),
         "epochs": column.NumberColumn("Epochs", help="Epochs the trial trained."),
         "val_accuracy": column.NumberColumn("Val. accuracy", format="percent",
                                             help="At the trial's best epoch."),
@@ -331,7 +332,10 @@ def show_trials(search: searches.Search, progress: dict[str, Any]) -> None:
     if table.empty:
         st.caption("No trial has finished yet: the table and chart appear after the first one.")
         return
-    shown = table.assign(status=table["status"].map(status_label))
+    hint = chance_hint(table, search.info.get("num_classes"))
+    if hint:
+        st.info(hint, icon=":material/lightbulb:")
+    shown = table.assign(status=status_cells(table["status"]))
     if shown["error"].isna().all():
         shown = shown.drop(columns="error")
     st.dataframe(shown, column_config=trials_columns(search.config.hyperparameters()),
@@ -423,7 +427,7 @@ def search_label(search: searches.Search) -> str:
     best = search.info.get("best_score")
     score = f" · best {format_score(best, search.config.objective)}" if best is not None else ""
     return (f"{search.name} · {ALGORITHM_NAMES[search.config.algorithm]} · "
-            f"{status_label(search.status)}{score}")
+            f"{search.status}{score}")
 
 
 def pick_search(every: list[searches.Search]) -> searches.Search:

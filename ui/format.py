@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
 from cifarkit import compare, runs
 
-STATUS_ICONS = {
-    "queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌",
-    "stopped": "⏹️", "interrupted": "⚠️",
+# status -> (badge colour, Material icon). Material icons ship with Streamlit's own font, so
+# they draw on classroom machines that have no emoji font (emoji there are empty boxes).
+STATUS_BADGES: dict[str, tuple[str, str]] = {
+    "queued": ("gray", "schedule"), "running": ("blue", "directions_run"),
+    "completed": ("green", "check_circle"), "failed": ("red", "cancel"),
+    "stopped": ("orange", "stop_circle"), "interrupted": ("orange", "warning"),
+    "damaged": ("red", "report"),
 }
+UNKNOWN_BADGE = ("gray", "help")
 
 
 def status_label(status: str) -> str:
-    return f"{STATUS_ICONS.get(status, '❔')} {status}"
+    """A status as a coloured badge for st.markdown/st.caption (":green-badge[...]")."""
+    color, icon = STATUS_BADGES.get(status, UNKNOWN_BADGE)
+    return f":{color}-badge[:material/{icon}: {status}]"
+
+
+def status_column(label: str = "Status", help: str | None = None) -> Any:
+    """A table column that shows status_cells as coloured pills (a cell cannot draw icons)."""
+    names = list(STATUS_BADGES)
+    return st.column_config.MultiselectColumn(
+        label, options=names, color=[STATUS_BADGES[name][0] for name in names], help=help)
+
+
+def status_cells(statuses: pd.Series) -> pd.Series:
+    """The values status_column expects: each status as a one-item list."""
+    return statuses.map(lambda status: [status])
 
 
 def run_label(run: runs.Run) -> str:
-    """How a run is named in pickers: name, architecture (or "imported"), status, accuracy."""
+    """How a run is named in pickers (plain text: options draw no icons): name, architecture
+    (or "imported"), status, accuracy."""
     accuracy = run.info.get("test_accuracy")
     score = f" · acc {accuracy:.3f}" if isinstance(accuracy, float) else ""
-    return f"{run.name} · {compare.model_label(run)} · {status_label(run.status)}{score}"
+    return f"{run.name} · {compare.model_label(run)} · {run.status}{score}"
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -133,3 +133,18 @@ def test_download_button_fetches_the_archive(file_server: str, offline: None,
     assert f"Found at `{archive}`" in texts(at.caption)
     assert "home_download_cifar10" not in {button.key for button in at.button}
     assert "home_download_cifar100" in {button.key for button in at.button}
+
+
+def test_your_own_images_are_not_called_ready_before_any_are_picked(offline: None) -> None:
+    markdown = texts(open_home().markdown)
+    assert ":gray-badge[:material/upload: upload a .zip on Data]" in markdown
+    assert ":gray-badge[:material/upload: choose its folder on Data]" in markdown
+    assert markdown.count("check: ready]") == 1  # Digits only: nothing downloaded or uploaded
+
+
+def test_your_own_images_in_use_say_so(offline: None, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    markdown = texts(open_home(DataConfig(source="folder", path=str(folder))).markdown)
+    assert ":green-badge[:material/check: in use]" in markdown
+    assert "upload a .zip on Data" not in markdown

@@ -4,6 +4,7 @@ exports, and importing a .keras file as a run."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,25 @@ def test_table_lists_every_run_with_its_status(run_factory) -> None:
     assert hundred["accuracy"] == pytest.approx(made[-1].info["test_accuracy"])
     failed = by_id.loc[made[STATUSES.index("failed")].run_id]
     assert "sky fell" in failed["error"] and pd.isna(failed["accuracy"])
+
+
+def test_table_fits_the_page_with_a_column_picker(run_factory) -> None:
+    run_factory("completed")
+    at = open_page(PAGE)
+    frame = at.dataframe[0].proto
+    shown = ["name", "model", "data", "status", "accuracy", "top5_accuracy", "train_seconds",
+             "epochs", "max_epochs", "error"]
+    assert list(frame.column_order) == shown  # 10 of the 19 columns: no cut-off at the right
+    config = json.loads(frame.columns)
+    assert config["name"]["pinned"] is True
+    status = config["status"]["type_config"]
+    assert status["type"] == "multiselect"  # coloured pills, not emoji
+    assert {option["value"]: option["color"] for option in status["options"]}["failed"] == "red"
+    picker = at.multiselect(key="runs_columns")
+    assert "Weights MB" in picker.options and "Run" not in picker.options  # the name stays
+    picker.set_value([*picker.value, "weights_mb"]).run()
+    assert_clean(at)
+    assert list(at.dataframe[0].proto.column_order) == [*shown, "weights_mb"]
 
 
 def test_csv_export_holds_the_table(run_factory, downloads) -> None:

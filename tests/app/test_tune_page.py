@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import rundir, runs, searchdir, searches, settings
+from cifarkit import advice, rundir, runs, searchdir, searches, settings
 from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig, TrainingConfig
 from cifarkit.tuneconfig import SearchSpace, TuneConfig
 from tests.app.conftest import (
@@ -223,6 +223,33 @@ def test_searches_of_every_status_are_shown(search_factory) -> None:
     assert scores["x"] == [0, 1, 2] and scores["y"] == pytest.approx(SCORES)
 
 
+def set_scores(search: searches.Search, scores: tuple[float, ...], num_classes: int) -> None:
+    """Rewrite a completed search's trials with these scores, as a worker that saw
+    num_classes classes leaves them."""
+    for trial, score in enumerate(scores):
+        path = searchdir.project_dir(search.path) / f"trial_{trial}" / searchdir.TRIAL_FILE
+        rundir.write_json_atomic(path, trial_json(trial, "COMPLETED", score))
+    info = json.loads((search.path / searchdir.STATUS).read_text())
+    rundir.write_json_atomic(search.path / searchdir.STATUS, {**info, "num_classes": num_classes})
+
+
+def test_a_search_whose_trials_sit_at_chance_says_they_were_too_short(search_factory) -> None:
+    search = search_factory("completed")
+    set_scores(search, (0.10, 0.12, 0.09), num_classes=10)  # 10 classes: chance is 10 %
+    at = open_tune(tune_tab=LIVE)
+    hints = [box.value for box in at.info if "chance" in box.value]
+    assert len(hints) == 1 and "trials of 2 epochs are" in hints[0]
+    assert hints == [advice.chance_hint(searches.search_progress(search)["table"], 10)]
+
+
+def test_a_search_above_chance_gives_no_chance_hint(search_factory) -> None:
+    search = search_factory("completed")
+    set_scores(search, SCORES, num_classes=10)
+    at = open_tune(tune_tab=LIVE)
+    assert at.metric[0].value == "72.0%"
+    assert not [box.value for box in at.info if "chance" in box.value]
+
+
 def test_stop_and_resume_act_on_disk(search_factory, fake_worker) -> None:
     running = search_factory("running")
     stopped = search_factory("stopped")
@@ -293,7 +320,7 @@ def test_form_launches_a_real_two_trial_search() -> None:
     rerun(at)
     assert bars(at) == ["2 of 2 trials finished"]
     table = at.dataframe[0].value
-    assert len(table) == 2 and set(table["status"]) == {"✅ completed"}
+    assert [list(cell) for cell in table["status"]] == [["completed"], ["completed"]]
     assert len(chart_spec(at, 0)["data"][0]["x"]) == 2
     assert f"tune_train_{search.search_id}" in keys(at)
     json.loads(at.code[0].value)  # the whole run config of the best trial, as JSON
