@@ -26,7 +26,12 @@ def where_to_put(source: str) -> str:
 def data_shape(spec: DataConfig,
                load: Callable[[DataConfig], datasets.Dataset] = datasets.load) -> tuple[int, int]:
     """(number of classes, image side) of a data choice. Only a folder has to be loaded (by
-    `load`, which a page passes cached); built-in sources are known from their label tables."""
+    `load`, which a page passes cached); a TFRecord folder's manifest says it (no shard is read);
+    built-in sources are known from their label tables."""
+    if spec.source == "tfrecord" and spec.path:
+        manifest = datasets.read_tfrecord_manifest(spec.path)
+        count = len(spec.classes) or spec.num_classes or len(manifest.class_names)
+        return count, manifest.image_size
     if spec.source == "folder":
         dataset = load(spec)
         return dataset.num_classes, int(dataset.x_train.shape[1])

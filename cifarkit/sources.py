@@ -1,13 +1,15 @@
 """What each data source is called: the one table that datasets, the runs table and pages share.
 
-It imports nothing but the config, so datasets.py (which loads the data) can use it too.
+It imports nothing but the config and the label names, so datasets.py (which loads the data) can
+use it too.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from cifarkit.config import AugmentConfig, DataConfig
+from cifarkit.config import PATH_SOURCES, AugmentConfig, DataConfig
+from cifarkit.labels import display_name
 
 
 class Source(NamedTuple):
@@ -20,10 +22,10 @@ SOURCES: dict[str, Source] = {
     "cifar10": Source("CIFAR-10", "CIFAR-10"),
     "cifar100": Source("CIFAR-100", "CIFAR-100"),
     "folder": Source("My own images", "My own images (folder or .zip)"),
-    "tfrecord": Source("TFRecord folder", "TFRecord folder"),
+    "tfrecord": Source("TFRecord folder", "TFRecord folder (from datasets export)"),
 }
-# What the Data page offers, in its order (TFRecord folders come from the command line).
-CHOICES = ("digits", "cifar10", "cifar100", "folder")
+# What the Data page offers, in its order (TFRecord folders: `python -m cifarkit datasets export`).
+CHOICES = ("digits", "cifar10", "cifar100", "folder", "tfrecord")
 
 
 def source_title(source: str) -> str:
@@ -43,10 +45,11 @@ def describe_data(spec: DataConfig) -> str:
     parts = [source_title(spec.source)]
     if spec.source == "cifar100":
         parts[0] += f" ({spec.label_mode} labels)"
-    if spec.source == "folder" and spec.path:
+    if spec.source in PATH_SOURCES and spec.path:
         parts.append(f"`{spec.path}`")
     if spec.classes:
-        shown = ", ".join(spec.classes[:6]) + (" …" if len(spec.classes) > 6 else "")
+        shown = ", ".join(display_name(name) for name in spec.classes[:6])
+        shown += " …" if len(spec.classes) > 6 else ""
         parts.append(f"{len(spec.classes)} classes: {shown}")
     elif spec.num_classes:
         parts.append(f"first {spec.num_classes} classes")

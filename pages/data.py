@@ -16,7 +16,7 @@ import streamlit as st
 from cifarkit import charts, datasets
 from cifarkit.config import AugmentConfig, ConfigError, DataConfig, RunConfig
 from cifarkit.dataready import archive_missing, where_to_put
-from cifarkit.labels import builtin_label_names
+from cifarkit.labels import builtin_label_names, class_number, display_name
 from cifarkit.sources import CHOICES, recommended_augment, source_choice, source_title
 from ui.augment import augment_controls, forget_widgets
 from ui.data import download_button, load_dataset
@@ -97,6 +97,23 @@ def choose_folder() -> str | None:
     return st.session_state["data_path"].strip() or None
 
 
+def choose_tfrecord() -> str | None:
+    """The path of a folder that `python -m cifarkit datasets export` wrote (no upload: its
+    shards are big, and the worker reads them in place)."""
+    st.text_input("Path of the TFRecord folder on this computer", key="data_path",
+                  help="A folder holding manifest.json and .tfrecord shards, written by "
+                  "`python -m cifarkit datasets export --format tfrecord`. Only folders the app "
+                  "may read: your uploads, and those the teacher set up.")
+    return st.session_state["data_path"].strip() or None
+
+
+PATH_CHOOSERS = {"folder": choose_folder, "tfrecord": choose_tfrecord}  # sources read from a path
+NEEDS_PATH = {"folder": "Upload a .zip of class folders, or type the path of a folder, to "
+              "continue.",
+              "tfrecord": "Type the path of a folder written by `python -m cifarkit datasets "
+              "export --format tfrecord`, to continue."}
+
+
 def choose_classes(source: str, label_mode: str) -> tuple[tuple[str, ...], int | None]:
     names = builtin_label_names(source, label_mode)
     if names is None:  # a folder: its classes are whatever sub-folders it has
@@ -108,6 +125,7 @@ def choose_classes(source: str, label_mode: str) -> tuple[tuple[str, ...], int |
         kept = [name for name in st.session_state["data_classes"] if name in names]
         st.session_state["data_classes"] = kept or list(names[:5])
         chosen = st.multiselect("Which classes", names, key="data_classes",
+                                format_func=display_name,
                                 help="Type to search. The model learns only these classes, in "
                                 "this order.")
         return tuple(chosen), None
@@ -141,14 +159,13 @@ def choose_dataset() -> DataConfig:
     left, middle, right = st.columns([1, 1.6, 1], gap="large")
     with left:
         source, label_mode = choose_source()
-        path = choose_folder() if source == "folder" else None
+        path = PATH_CHOOSERS[source]() if source in PATH_CHOOSERS else None
     with middle:
         classes, count = choose_classes(source, label_mode)
     with right:
         max_train, max_test, validation = choose_limits()
-    if source == "folder" and not path:
-        st.info("Upload a .zip of class folders, or type the path of a folder, to continue.",
-                icon=":material/upload:")
+    if source in PATH_CHOOSERS and not path:
+        st.info(NEEDS_PATH[source], icon=":material/upload:")
         st.stop()
     if path:
         checked = readable(path)  # only folders this session may read; else the page stops
@@ -194,9 +211,9 @@ def load(spec: DataConfig) -> datasets.Dataset:
 
 def label_of(dataset: datasets.Dataset, label: int) -> str:
     """A class name, with its CIFAR-100 superclass when the dataset has fine labels."""
-    name = dataset.class_names[label].replace("_", " ")  # lets long captions wrap at spaces
+    name = display_name(dataset.class_names[label])  # lets long captions wrap at spaces
     if dataset.coarse_names is not None and dataset.fine_to_coarse is not None:
-        coarse = dataset.coarse_names[dataset.fine_to_coarse[label]].replace("_", " ")
+        coarse = display_name(dataset.coarse_names[dataset.fine_to_coarse[label]])
         return f"{name} ({coarse})"
     return name
 
@@ -226,7 +243,7 @@ def show_summary(dataset: datasets.Dataset) -> None:
 
 
 def class_filter(dataset: datasets.Dataset, key: str) -> int | None:
-    choice = st.selectbox("Class", [ALL, *dataset.class_names], key=key,
+    choice = st.selectbox("Class", [ALL, *dataset.class_names], key=key, format_func=display_name,
                           help="Show only the images of one class.")
     return None if choice == ALL else dataset.class_names.index(choice)
 
@@ -277,10 +294,11 @@ def show_one_image(dataset: datasets.Dataset) -> None:
     image, label = images[index], int(labels[index])
     picture.image(enlarge(image, 320), caption=f"{split} image #{index}")
     with details:
-        st.markdown(f"### {dataset.class_names[label]}")
+        st.markdown(f"### {display_name(dataset.class_names[label])}")
         if dataset.coarse_names is not None and dataset.fine_to_coarse is not None:
-            st.markdown(f"Superclass: **{dataset.coarse_names[dataset.fine_to_coarse[label]]}**")
-        st.markdown(f"Class number: **{label}** of {dataset.num_classes}")
+            coarse = dataset.coarse_names[dataset.fine_to_coarse[label]]
+            st.markdown(f"Superclass: **{display_name(coarse)}**")
+        st.markdown(f"Class number: **{class_number(label, dataset.num_classes)}**")
         st.markdown(f"Size: **{image.shape[1]}×{image.shape[0]}** pixels, 3 colour channels")
         st.caption("This is all the network sees: a grid of red, green and blue values from 0 to "
                    f"255, {image.size:,} numbers in all.")

@@ -73,6 +73,46 @@ def test_one_image_shows_its_label() -> None:
     assert captions(at) == ["train image #5"]
     heading = next(item.value for item in at.markdown if item.value.startswith("### "))
     assert heading[4:] in [str(digit) for digit in range(10)]
+    # digit d is label d: people count classes from one
+    assert f"Class number: **{int(heading[4:]) + 1} of 10**" in [item.value for item in at.markdown]
+
+
+def test_class_names_are_shown_with_spaces_on_data_and_train(cifar100_archive: Path) -> None:
+    spec = DataConfig(source="cifar100", classes=("maple_tree", "sweet_pepper"))
+    at = open_data(data_config=spec, data_tab="One image")
+    shown = [item.value for item in at.markdown]
+    assert {"### maple tree", "### sweet pepper"} & set(shown)
+    assert {"Superclass: **trees**", "Superclass: **fruit and vegetables**"} & set(shown)
+    options = at.multiselect(key="data_classes").options
+    assert "maple tree" in options and not any("_" in option for option in options)
+    assert not any("_" in caption for caption in captions(at))
+    train = open_page(page_path("pages/train.py"), 120, data_config=spec)
+    assert any("2 classes: maple tree, sweet pepper" in item.value for item in train.markdown)
+
+
+def test_a_tfrecord_folder_under_an_allowed_root_loads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset = datasets.load(DataConfig(source="digits", max_train_images=200, max_test_images=50))
+    folder = datasets.export_tfrecords(dataset, tmp_path / "shared" / "digits", "digits").folder
+    monkeypatch.setenv("CIFARKIT_ALLOWED_DIRS", str(tmp_path / "shared"))
+    at = open_data()
+    assert at.selectbox(key="data_source").options[-1] == "TFRecord folder (from datasets export)"
+    at.selectbox(key="data_source").select("tfrecord")
+    rerun(at)
+    assert "datasets export --format tfrecord" in at.info[0].value  # no path yet
+    at.text_input(key="data_path").input(str(folder))
+    rerun(at)
+    assert at.session_state["data_config"] == DataConfig(source="tfrecord", path=str(folder))
+    assert (metric(at, "Classes"), metric(at, "Training images"), metric(at, "Test images")) == (
+        "10", "200", "50")
+    train = open_page(page_path("pages/train.py"), 120,
+                      data_config=at.session_state["data_config"])
+    assert any(f"TFRecord folder · `{folder}`" in item.value for item in train.markdown)
+    assert metric(train, "Trainable parameters")  # the model is sized from the manifest
+    at.text_input(key="data_path").input("/usr")  # typed like a folder's: the same check
+    rerun(at)
+    assert at.error[0].value.startswith("/usr is outside the folders this app may read")
+    assert at.session_state["data_config"].path == str(folder)  # the last usable choice
 
 
 def test_augmentation_preview_follows_the_sliders_and_is_kept_for_training() -> None:

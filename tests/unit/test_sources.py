@@ -39,6 +39,10 @@ def test_describe_data_names_source_subset_and_cap() -> None:
                                    "at most 2,000 training images")
     assert describe_data(DataConfig(source="cifar10", num_classes=3)) == (
         "CIFAR-10 · first 3 classes")
+    assert describe_data(DataConfig(source="cifar100", classes=("maple_tree", "sweet_pepper"))) == (
+        "CIFAR-100 (fine labels) · 2 classes: maple tree, sweet pepper")
+    assert describe_data(DataConfig(source="tfrecord", path="/data/digits")) == (
+        "TFRecord folder · `/data/digits`")
 
 
 def test_data_shape_of_built_in_sources_needs_no_loading() -> None:
@@ -54,6 +58,18 @@ def test_data_shape_of_a_folder_comes_from_its_images() -> None:
     digits = datasets.load(DataConfig(source="digits", max_train_images=40))
     spec = DataConfig(source="folder", path="/anywhere")
     assert data_shape(spec, lambda _: digits) == (10, digits.x_train.shape[1])
+
+
+def test_data_shape_of_a_tfrecord_folder_comes_from_its_manifest(tmp_path) -> None:
+    digits = datasets.load(DataConfig(source="digits", max_train_images=40, max_test_images=10))
+    folder = datasets.export_tfrecords(digits, tmp_path / "out", "digits").folder
+    for shard in folder.glob("*.tfrecord"):
+        shard.write_bytes(b"")  # no shard is read: only manifest.json
+
+    def refuse(spec: DataConfig) -> datasets.Dataset:
+        raise AssertionError("loaded")
+
+    assert data_shape(DataConfig(source="tfrecord", path=str(folder)), refuse) == (10, 32)
 
 
 def test_missing_archive_and_where_to_put_it(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
