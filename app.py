@@ -6,9 +6,15 @@ ui.legacy.enter_app(): on a fresh server Streamlit may run a deep-linked page fi
 router (its legacy pages/ mode), and the page then reruns through here.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="cifarkit", page_icon=":material/photo_library:", layout="wide",
+# The tab's icon is a file served by this server: Streamlit fetches a Material page_icon from
+# fonts.gstatic.com, which a classroom without internet cannot reach.
+PAGE_ICON = Path(__file__).parent / "assets" / "favicon.png"
+
+st.set_page_config(page_title="cifarkit", page_icon=PAGE_ICON, layout="wide",
                    menu_items={"About": "cifarkit: explore CIFAR, train Keras image classifiers "
                                "and study their mistakes."})
 

@@ -58,3 +58,28 @@ def test_my_pages_render_with_runs_of_every_status(run_factory) -> None:
         at.run()
         assert_clean(at)
         assert at.title[0].value == title
+
+
+def test_the_tab_icon_is_served_locally_not_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit turns a ":material/...:" page_icon into a fonts.gstatic.com URL the browser
+    fetches (offline: no icon); an image file is served from this server's /media/."""
+    import streamlit
+    from PIL import Image
+    from streamlit.commands.page_config import _get_favicon_string
+
+    icons: list[object] = []
+    urls: list[str] = []
+    real = streamlit.set_page_config
+
+    def spy(*args: object, **kwargs: object) -> None:
+        icons.append(kwargs["page_icon"])
+        urls.append(_get_favicon_string(kwargs["page_icon"]))  # what the browser is sent
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "set_page_config", spy)
+    open_app()
+    assert icons == [REPO_ROOT / "assets" / "favicon.png"]
+    assert Image.open(icons[0]).size == (64, 64)
+    assert "/media/" in urls[0] and urls[0].endswith(".png")  # AppTest's media root: /mock
+    assert not urls[0].startswith(("http", ":"))  # nothing the browser fetches from elsewhere
+    assert _get_favicon_string(":material/photo_library:") == ":material/photo_library:"
