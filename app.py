@@ -10,6 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.state import current_data_config
+
 # The tab's icon is a file served by this server: Streamlit fetches a Material page_icon from
 # fonts.gstatic.com, which a classroom without internet cannot reach.
 PAGE_ICON = Path(__file__).parent / "assets" / "favicon.png"
@@ -32,4 +34,6 @@ PAGES = {
     ],
 }
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+current_data_config()  # every page keeps the data choice in its URL: reload, new tab, link
+page.run()

@@ -73,3 +73,17 @@ def test_another_sessions_upload_in_a_link_is_refused_unread(
     assert path not in asked
     assert other.session_state["data_config"] == DataConfig()
     assert "**Data:** Digits" in shown(other)
+
+
+@pytest.mark.parametrize("page", ["pages/runs.py", "pages/errors.py", "pages/predict.py"])
+def test_pages_without_a_data_picker_keep_the_choice_in_their_url(page: str) -> None:
+    """A browser drops the query when the menu switches pages; app.py writes the choice back on
+    every page, so reloading Runs and then opening Train still trains the chosen data."""
+    at = AppTest.from_file(page_path("app.py"), default_timeout=120)
+    at.query_params.update({"source": "cifar10"})
+    rerun(at)
+    at.switch_page(page)
+    at.query_params.clear()  # what the browser's URL holds after a menu click
+    rerun(at)
+    assert dict(at.query_params) == {"source": "cifar10"}
+    assert at.session_state["data_config"] == DataConfig(source="cifar10")
