@@ -250,6 +250,12 @@ def run_factory() -> Iterator[RunFactory]:
         process.wait()
 
 
+@pytest.fixture
+def run_in_every_status(run_factory: RunFactory) -> dict[str, runs.Run]:
+    """One fabricated run per status (status -> run): what a picker must filter."""
+    return {status: run_factory(status) for status in STATUSES}
+
+
 def mark_imported(run: runs.Run, model_name: str = "tiny") -> runs.Run:
     """Turn a fabricated run into what modelfiles.import_model writes: no epochs, imported."""
     info = {key: value for key, value in run.info.items() if key != "epochs_run"}

@@ -10,7 +10,13 @@ from streamlit.testing.v1 import AppTest
 
 from cifarkit import evaluation, gradcam, predict, rundir, runs
 from cifarkit.labels import CIFAR100_COARSE_LABELS, display_name
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
+from tests.app.conftest import (
+    assert_clean,
+    chart_spec,
+    offered_statuses,
+    open_page,
+    page_path,
+)
 
 PAGE = page_path("pages/errors.py")
 
@@ -32,13 +38,9 @@ def test_without_runs_the_page_says_so() -> None:
     assert "No finished runs" in at.info[0].value
 
 
-def test_only_scored_runs_are_offered(run_factory) -> None:
-    made = {status: run_factory(status) for status in STATUSES}
-    at = open_page(PAGE)
-    offered = at.selectbox(key="errors_run").options
-    assert len(offered) == 2
-    assert any(made["completed"].name in label for label in offered)
-    assert any(made["stopped"].name in label for label in offered)
+def test_only_scored_runs_are_offered(run_in_every_status) -> None:
+    offered = open_page(PAGE).selectbox(key="errors_run").options
+    assert offered_statuses(offered, run_in_every_status) == ["completed", "stopped"]
 
 
 def test_sections_show_the_run(run_factory) -> None:

@@ -12,7 +12,14 @@ from streamlit.testing.v1 import AppTest
 from cifarkit import gradcam, predict, rundir, runs
 from cifarkit.advice import outside_classes_note
 from cifarkit.labels import display_name
-from tests.app.conftest import STATUSES, assert_clean, chart_spec, open_page, page_path
+from tests.app.conftest import (
+    assert_clean,
+    chart_spec,
+    offered_statuses,
+    open_page,
+    open_with_runs,
+    page_path,
+)
 
 PAGE = page_path("pages/predict.py")
 SHOWN = 180  # pixels the page enlarges pictures and heatmaps to (pages/predict.SHOWN_SIZE)
@@ -60,13 +67,9 @@ def test_upload_says_an_outside_photo_still_gets_one_of_the_classes(run_factory)
     assert "only knows these 4 classes" in outside_classes_note(4)
 
 
-def test_only_runs_with_a_model_and_predictions_are_offered(run_factory) -> None:
-    made = {status: run_factory(status) for status in STATUSES}
-    at = open_page(PAGE)
-    offered = at.multiselect(key="predict_runs").options
-    assert len(offered) == 2
-    assert any(made["completed"].name in label for label in offered)
-    assert any(made["stopped"].name in label for label in offered)
+def test_only_runs_with_a_model_and_predictions_are_offered(run_in_every_status) -> None:
+    offered = open_page(PAGE).multiselect(key="predict_runs").options
+    assert offered_statuses(offered, run_in_every_status) == ["completed", "stopped"]
 
 
 def test_uploaded_png_gets_top5_bars(run_factory) -> None:
@@ -120,8 +123,7 @@ def test_test_images_show_their_true_label_and_shuffle(run_factory) -> None:
 
 def test_ensemble_averages_the_chosen_runs(run_factory) -> None:
     first, second = run_factory("completed"), run_factory("completed")
-    at = open_page(PAGE)
-    at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
+    at = open_with_runs(PAGE, "predict_runs", [first, second])
     data = png_bytes(3)
     at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
     assert_clean(at)
@@ -134,9 +136,7 @@ def test_ensemble_averages_the_chosen_runs(run_factory) -> None:
 def test_ensemble_of_different_classes_is_refused(run_factory) -> None:
     first = run_factory("completed")
     other = run_factory("completed", cifar100=True, num_classes=6)
-    at = open_page(PAGE)
-    at.multiselect(key="predict_runs").set_value([first.run_id, other.run_id]).run()
-    assert_clean(at)
+    at = open_with_runs(PAGE, "predict_runs", [first, other])
     assert "different classes" in at.warning[0].value
     assert not at.file_uploader
 
@@ -201,8 +201,7 @@ def test_gradcam_shows_heatmaps_for_the_prediction_and_a_picked_class(
 
 def test_gradcam_explains_the_chosen_member_of_an_ensemble(run_factory, shown_images) -> None:
     first, second = run_factory("completed", conv=True), run_factory("completed", conv=True)
-    at = open_page(PAGE)
-    at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
+    at = open_with_runs(PAGE, "predict_runs", [first, second])
     data = png_bytes(6)
     at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
     at.toggle(key="predict_gradcam").set_value(True).run()
@@ -221,8 +220,7 @@ def test_gradcam_explains_the_chosen_member_of_an_ensemble(run_factory, shown_im
 def test_gradcam_of_an_ensemble_defaults_to_the_members_average(run_factory,
                                                                 shown_images) -> None:
     first, second = run_factory("completed", conv=True), run_factory("completed", conv=True)
-    at = open_page(PAGE)
-    at.multiselect(key="predict_runs").set_value([first.run_id, second.run_id]).run()
+    at = open_with_runs(PAGE, "predict_runs", [first, second])
     data = png_bytes(6)
     at.file_uploader(key="predict_upload").upload("photo.png", data, "image/png").run()
     shown_images.clear()

@@ -23,6 +23,7 @@ from tests.app.conftest import (
     assert_clean,
     chart_spec,
     open_page,
+    open_with_runs,
     page_path,
     save_tiny_model,
 )
@@ -123,9 +124,7 @@ def test_cost_chart_and_curves_show_the_runs(run_factory) -> None:
 def test_ensemble_of_two_runs_is_scored_next_to_its_members(run_factory) -> None:
     first = run_factory("completed", accuracy=0.6)
     second = run_factory("completed", accuracy=0.8)
-    at = open_page(PAGE)
-    at.multiselect(key="runs_ensemble").set_value([first.run_id, second.run_id]).run()
-    assert_clean(at)
+    at = open_with_runs(PAGE, "runs_ensemble", [first, second])
     scores = at.dataframe[-1].value
     assert list(scores["run"]) == [first.name, second.name, compare.ENSEMBLE_LABEL]
     expected, _ = compare.ensemble_scores({
@@ -140,9 +139,7 @@ def test_ensemble_of_two_runs_is_scored_next_to_its_members(run_factory) -> None
 def test_ensemble_of_runs_on_different_classes_is_refused(run_factory) -> None:
     first = run_factory("completed")
     other = run_factory("completed", cifar100=True, num_classes=6)
-    at = open_page(PAGE)
-    at.multiselect(key="runs_ensemble").set_value([first.run_id, other.run_id]).run()
-    assert_clean(at)
+    at = open_with_runs(PAGE, "runs_ensemble", [first, other])
     assert "cannot be combined" in at.warning[0].value
     assert len(at.dataframe) == 1  # the runs table only: no ensemble scores
 

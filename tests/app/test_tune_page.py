@@ -23,12 +23,12 @@ from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig,
 from cifarkit.tuneconfig import SearchSpace, TuneConfig
 from tests.app.conftest import (
     STATUSES,
-    _dead_pid,
     chart_spec,
     open_page,
     page_path,
+    record_worker,
     rerun,
-    spawn_sleeper,
+    settle,
 )
 
 PAGE = page_path("pages/tune.py")
@@ -94,14 +94,10 @@ def fabricate_search(number: int, status: str, sleepers: list[subprocess.Popen])
                                  trial_json(trial, state, score, message))
     info: dict[str, Any] = {"status": status, "created": 1_780_000_000.0 + 60 * number,
                             "error": None, "planned_trials": 3, "trial_epochs": 2}
-    if status in ("queued", "running"):
-        sleepers.append(spawn_sleeper())
-        info["pid"] = sleepers[-1].pid
+    record_worker(info, status, sleepers)
     if status == "running":
         rundir.append_metrics(path, {"kind": "batch", "epoch": 1, "step": 3, "steps": 10,
                                      "seconds": 1.5, "loss": 2.0, "accuracy": 0.3})
-    if status == "interrupted":
-        info.update(status="running", pid=_dead_pid())
     if status == "failed":
         info["error"] = "RuntimeError: the sky fell (fabricated)"
         (path / searchdir.LOG).write_text("loading digits\nRuntimeError: the sky fell\n")
@@ -109,10 +105,7 @@ def fabricate_search(number: int, status: str, sleepers: list[subprocess.Popen])
         rundir.request_stop(path)  # a stopped worker leaves its STOP file behind
     if status == "completed":
         info.update(best_trial=1, best_score=SCORES[1])
-    rundir.write_json_atomic(path / searchdir.STATUS, info)
-    loaded = searches.load_search(path)
-    assert loaded.status == status, f"fabricated {status} search reads as {loaded.status}"
-    return loaded
+    return settle(searches.KIND, path, info, status)
 
 
 @pytest.fixture
