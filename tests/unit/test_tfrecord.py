@@ -327,7 +327,7 @@ def test_cli_export_refuses_a_used_folder_and_bad_flags(tmp_path: Path,
 def test_cli_lists_the_source(capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["datasets", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "tfrecord    any classes  TFRecord folder  [give its path]")
+        "tfrecord    any classes  TFRecord folder (from datasets export)  [give its path]")
 
 
 def test_cli_export_takes_the_data_section_of_a_run_config(tmp_path: Path) -> None:
