@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from cifarkit import atomicfile
 
 CONFIG = "config.json"
 STATUS = "status.json"
@@ -56,14 +56,7 @@ def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
 
     On any failure (a full disk) the temporary file is removed and the old file stays as it was.
     """
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(value, file, indent=2)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomicfile.write_atomic(path, lambda file: json.dump(value, file, indent=2))
 
 
 def read_status(folder: Path) -> dict[str, Any]:

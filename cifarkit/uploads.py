@@ -16,12 +16,10 @@ server's operator, who can read those files anyway.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
-from cifarkit import settings
+from cifarkit import atomicfile, settings
 
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a folder name, never a path
 HASH_CHARS = 16  # hex digits of sha256 naming an upload's folder (64 bits)
@@ -65,14 +63,7 @@ def save(data: bytes | memoryview, name: str, owner: str) -> Path:
 
 
 def _write_atomic(target: Path, content: memoryview) -> None:
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomicfile.write_atomic(target, lambda file: file.write(content), binary=True, suffix=".part")
 
 
 def allowed_roots(owner: str) -> list[Path]:

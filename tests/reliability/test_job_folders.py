@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import cli, jobs, rundir, runs, searchdir, searches, settings
+from cifarkit import atomicfile, cli, jobs, rundir, runs, searchdir, searches, settings
 from cifarkit.config import RunConfig
 from cifarkit.tuneconfig import TuneConfig
 from tests.app.conftest import assert_clean, open_page, page_path, rerun
@@ -371,7 +371,7 @@ def test_a_failed_status_write_removes_its_temp_file_and_keeps_the_old_one(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    module = rundir.json if target == "dump" else rundir.os
+    module = rundir.json if target == "dump" else atomicfile.os
     monkeypatch.setattr(module, target, disk_full)
     for _ in range(3):
         with pytest.raises(OSError) as failed:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifarkit import datasets, settings, uploads
+from cifarkit import atomicfile, datasets, settings, uploads
 from tests.app.conftest import open_page, page_path, rerun
 from tests.conftest import class_zip
 
@@ -107,7 +107,7 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(
     def disk_full(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(uploads.os, "replace", disk_full)
+    monkeypatch.setattr(atomicfile.os, "replace", disk_full)
     with pytest.raises(OSError, match="No space left"):
         uploads.save(b"PK data", "photos.zip", "alice")
     assert files_under(settings.uploads_dir()) == []
