@@ -7,10 +7,10 @@ uploads need the page's XSRF token.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from streamlit import config as streamlit_config
 
 ROOT = Path(__file__).resolve().parents[2]
