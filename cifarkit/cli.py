@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cifarkit import jobs, runs, searches
+from cifarkit import classroom, jobs, runs, searches, settings
 from cifarkit.config import RunConfig, load_json_object, set_dotted
 from cifarkit.searches import Search
 from cifarkit.tuneconfig import TuneConfig
@@ -57,6 +58,10 @@ TRAIN_SWITCHES: dict[str, str] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cifarkit", description=__doc__)
+    parser.add_argument("--user", metavar="NAME",
+                        help="who you are, before the command (default: CIFARKIT_USER, else "
+                        "your login name); a teacher when CIFARKIT_TEACHER_PASSCODE is the "
+                        "class passcode")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_train(commands)
     _add_evaluate(commands)
@@ -64,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs(commands)
     _add_datasets(commands)
     _add_tune(commands)
+    _add_class(commands)
     return parser
 
 
@@ -523,12 +529,14 @@ def cmd_tune_best(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors print one clear line and exit 2 instead of a traceback.
 
-    ValueError covers ConfigError, RunError, SearchError and DatasetError; OSError covers files
-    that are missing, unreadable or cannot be written (a full disk included).
+    ValueError covers ConfigError, RunError, SearchError, DatasetError and classroom.NotAllowed
+    (someone else's job, a class limit); OSError covers files that are missing, unreadable or
+    cannot be written (a full disk included). --user names who acts for every verb called.
     """
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with _acting(args.user):
+            return args.handler(args)
     except (ValueError, OSError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
@@ -538,3 +546,92 @@ def _one_line(error: BaseException) -> str:
     """The error's message on one line (some libraries' messages span several)."""
     return " ".join(str(error).split()) or type(error).__name__
 
+
+def _acting(user: str | None) -> contextlib.AbstractContextManager[Any]:
+    """--user as the person every lifecycle verb acts for; without it they ask
+    classroom.local_person() (CIFARKIT_USER or the login name) when they need to."""
+    return classroom.acting_as(classroom.local_person(user)) if user else contextlib.nullcontext()
+
+
+# --- class: the teacher's class settings (cifarkit.classroom) --------------------------------
+
+
+def _or_none(kind: Any) -> Any:
+    """A flag's type that also takes "none" (no limit)."""
+    def parse(text: str) -> Any:
+        return None if text.strip().lower() == "none" else kind(text)
+    parse.__name__ = kind.__name__  # argparse names the type in its "invalid ... value" line
+    return parse
+
+
+def _list_or_none(kind: Any) -> Any:
+    """Comma-separated values, or "none" (every value allowed)."""
+    def parse(text: str) -> tuple[Any, ...]:
+        return () if text.strip().lower() == "none" else tuple(
+            kind(value.strip()) for value in text.split(",") if value.strip())
+    parse.__name__ = kind.__name__
+    return parse
+
+
+# class set flags: flag -> (ClassRules field, type, help). "none" lifts a limit.
+CLASS_FLAGS: dict[str, tuple[str, Any, str]] = {
+    "--max-epochs": ("max_epochs", _or_none(int),
+                     "epochs per run; a search counts trials × epochs per trial"),
+    "--max-minutes": ("max_minutes", _or_none(float),
+                      "training minutes per job, every attempt together"),
+    "--max-jobs": ("max_jobs", _or_none(int),
+                   "queued + running jobs per student, runs and searches together"),
+    "--architectures": ("architectures", _list_or_none(str),
+                        "allowed architectures, e.g. custom_cnn,resnet_fast"),
+    "--input-sizes": ("input_sizes", _list_or_none(int), "allowed input sizes, e.g. 32,64"),
+}
+
+
+def _add_class(commands: Any) -> None:
+    parser = commands.add_parser(
+        "class", help="show or (teacher) set the class limits",
+        description="Class limits apply to students' launches and resumes, from the app and "
+        "the CLI alike; teachers are exempt. 'none' lifts a limit.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    actions.add_parser("show", help="the class settings in force").set_defaults(
+        handler=cmd_class_show)
+    change = actions.add_parser("set", help="change class settings (teacher only)")
+    for flag, (dotted, kind, text) in CLASS_FLAGS.items():
+        change.add_argument(flag, dest=dotted, type=kind, default=argparse.SUPPRESS, help=text)
+    change.add_argument("--students-see-others", dest="students_see_others",
+                        action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                        help="students see each other's jobs, read-only")
+    change.set_defaults(handler=cmd_class_set)
+
+
+def cmd_class_show(args: argparse.Namespace) -> int:
+    """Anyone may look: a student should know the limits they launch under."""
+    rules, problem = classroom.read_class_rules()
+    print(f"class settings ({settings.classroom_file()}):")
+    _print_rules(rules)
+    if problem:
+        print(f"warning: {problem}")
+    found = classroom.teachers()
+    print(f"teacher passcode: {'configured' if found.passcode else 'not configured'}; "
+          f"teacher e-mail addresses: {len(found.emails)}")
+    if found.problem:
+        print(f"warning: {found.problem}")
+    return 0
+
+
+def cmd_class_set(args: argparse.Namespace) -> int:
+    changes = {name: value for name, value in vars(args).items()
+               if name in classroom.ClassRules.__dataclass_fields__}
+    if not changes:
+        raise ValueError("nothing to change: give at least one setting (see --help)")
+    rules = classroom.set_class_rules(classroom.local_person(), **changes)
+    print(f"saved class settings to {settings.classroom_file()}:")
+    _print_rules(rules)
+    return 0
+
+
+def _print_rules(rules: classroom.ClassRules) -> None:
+    for name, value in rules.to_dict().items():
+        shown = ("all" if value == () else "no limit" if value is None
+                 else ", ".join(map(str, value)) if isinstance(value, tuple) else value)
+        print(f"  {name:20} {shown}")

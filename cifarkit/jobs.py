@@ -23,10 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cifarkit import rundir
 from cifarkit.config import check_types
+
+if TYPE_CHECKING:
+    from cifarkit.classroom import Person
 
 ACTIVE = ("queued", "running")
 RESUMABLE = ("stopped", "interrupted", "failed")
@@ -166,19 +169,28 @@ def read_config(kind: JobKind, path: Path) -> tuple[Any | None, str]:
 # --- the lifecycle: one implementation, parameterised by the kind
 
 
-def create(kind: JobKind, config: Any, root: str | Path | None = None) -> Path:
-    """Make <root>/<new id>/ with the validated config and a queued status."""
+def create(kind: JobKind, config: Any, root: str | Path | None = None,
+           by: Person | None = None) -> Path:
+    """Make <root>/<new id>/ with the validated config and a queued status, owned by `by`
+    (None: classroom.local_person()); classroom.NotAllowed, with nothing made, when a student
+    asks for more than the class limits allow."""
+    from cifarkit import classroom  # classroom builds on this module: imported when used
+
     config.validate()
+    by = by or classroom.local_person()
+    classroom.check_launch(kind, config, by, root)
     path = kind.root(root) / new_job_id(kind.label(config))
     path.mkdir(parents=True)
-    rundir.update_status(path, status="queued", created=time.time())
+    rundir.update_status(path, status="queued", created=time.time(),
+                         **classroom.owner_fields(by), **classroom.limit_fields(by))
     config.save(path / kind.marker)
     return path
 
 
-def launch(kind: JobKind, config: Any, root: str | Path | None = None) -> Any:
+def launch(kind: JobKind, config: Any, root: str | Path | None = None,
+           by: Person | None = None) -> Any:
     """Create a job and start its worker process; returns at once."""
-    path = create(kind, config, root)
+    path = create(kind, config, root, by=by)
     start_worker(kind, path)
     return load(kind, path, root)
 
@@ -192,11 +204,15 @@ def staging_dir(kind: JobKind, root: str | Path | None = None) -> Path:
 
 
 def adopt(kind: JobKind, staging: Path, label: str, config: Any,
-          root: str | Path | None = None) -> Any:
+          root: str | Path | None = None, by: Person | None = None) -> Any:
     """Rename a filled staging folder to a new job id and write its config last (a folder is
-    a job once its config is there): the job appears complete or not at all."""
+    a job once its config is there): the job appears complete or not at all. Owned by `by`
+    (None: classroom.local_person())."""
+    from cifarkit import classroom
+
     path = kind.root(root) / new_job_id(label)
     os.rename(staging, path)
+    rundir.update_status(path, **classroom.owner_fields(by or classroom.local_person()))
     config.save(path / kind.marker)
     return load(kind, path, root)
 
@@ -234,25 +250,40 @@ def list_damaged(kind: JobKind, root: str | Path | None = None) -> list[Damaged]
     return damaged
 
 
-def stop(kind: JobKind, job: str | Path, root: str | Path | None = None) -> Any:
-    """Ask a job to stop between batches (a STOP file its worker checks); it can be resumed."""
+def stop(kind: JobKind, job: str | Path, root: str | Path | None = None,
+         by: Person | None = None) -> Any:
+    """Ask a job to stop between batches (a STOP file its worker checks); it can be resumed.
+    Only its owner or a teacher may (classroom.NotAllowed)."""
+    from cifarkit import classroom
+
     current = load(kind, job, root)
+    classroom.check_may_act(by or classroom.local_person(), kind, current.job_id, current.info,
+                            "stop")
     if not current.is_active:
         raise kind.error(f"{kind.noun} {current.job_id} is {current.status}, not running")
     rundir.request_stop(current.path)
     return current
 
 
-def resume(kind: JobKind, job: str | Path, root: str | Path | None = None) -> Any:
+def resume(kind: JobKind, job: str | Path, root: str | Path | None = None,
+           by: Person | None = None) -> Any:
     """Continue a stopped, interrupted or failed job in a new worker process, unless the
-    kind's resume_refusal says why it must not."""
+    kind's resume_refusal says why it must not. Only its owner or a teacher may, and a
+    student's resume obeys the class limits as a launch does (time used included)."""
+    from cifarkit import classroom
+
     current = load(kind, job, root)
+    by = by or classroom.local_person()
+    classroom.check_may_act(by, kind, current.job_id, current.info, "resume")
     if not current.can_resume:
         raise kind.error(f"{kind.noun} {current.job_id} is {current.status}; only "
                          f"{', '.join(RESUMABLE)} {kind.plural} can be resumed")
     refusal = kind.resume_refusal(current.path)
     if refusal:
         raise kind.error(refusal)
+    classroom.check_launch(kind, current.config, by, root)
+    classroom.check_time_left(by, kind, current.job_id, current.info)
+    rundir.update_status(current.path, **classroom.limit_fields(by))
     rundir.clear_stop(current.path)
     start_worker(kind, current.path, resume=True)
     return load(kind, current.path, root)
@@ -270,11 +301,15 @@ def wait(kind: JobKind, job: str | Path, timeout: float = 600.0,
     raise TimeoutError(f"{kind.noun} {job} still active after {timeout:.0f} s")
 
 
-def delete(kind: JobKind, job: str | Path, root: str | Path | None = None) -> None:
+def delete(kind: JobKind, job: str | Path, root: str | Path | None = None,
+           by: Person | None = None) -> None:
     """Remove a job folder, damaged or not (never what a symlink points to); a job whose worker
-    is alive is refused: it must be stopped first."""
+    is alive is refused: it must be stopped first. Only its owner or a teacher may."""
+    from cifarkit import classroom
+
     path = job_dir(kind, job, root)
     info = rundir.read_status(path)
+    classroom.check_may_act(by or classroom.local_person(), kind, path.name, info, "delete")
     config, _ = read_config(kind, path)
     status = DAMAGED if config is None else effective_status(kind, path, info)
     alive = info.get("status") in ACTIVE and _worker_alive(info.get("pid"), info.get("pid_started"))

@@ -37,6 +37,7 @@ STATUS_FIELDS = {
     "planned_trials": "count", "trial_epochs": "count", "best_trial": "count",
     "best_score": "number", "training_started": "number", "elapsed_before": "number",
     "steps_per_epoch": "count", "partial_epoch": "count", "partial_batches": "count",
+    "owner": "text", "owner_name": "text", "time_limit_min": "number",  # cifarkit.classroom
 }
 # metrics.jsonl row kinds and the whole-number fields a row of that kind must have.
 ROW_KINDS = {"epoch": ("epoch",), "batch": ("epoch", "step", "steps")}

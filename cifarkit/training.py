@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import datasets, failures, jobs, pipeline, rundir
+from cifarkit import classroom, datasets, failures, jobs, pipeline, rundir
 from cifarkit.config import RunConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
@@ -249,6 +249,8 @@ class ProgressWriter(keras.callbacks.Callback):
     how far it got (partial_epoch, partial_batches); a resume trains it again from its start.
     Time runs on one clock across attempts: train_seconds (status) and `elapsed` (rows) start
     from the train_seconds found in status.json, so a resumed run keeps its earlier time.
+    The class time limit recorded at launch (time_limit_min) ends it on that clock like a stop,
+    with classroom.limit_message as its error.
     """
 
     def __init__(self, run_dir: Path, steps_per_epoch: int) -> None:
@@ -257,7 +259,9 @@ class ProgressWriter(keras.callbacks.Callback):
         self.steps = steps_per_epoch
         self.stopped = False
         self.cut_short = False
-        self.elapsed_before = rundir.read_status(run_dir).get("train_seconds") or 0.0
+        status = rundir.read_status(run_dir)
+        self.elapsed_before = status.get("train_seconds") or 0.0
+        self.limit_minutes = status.get("time_limit_min")
         self._fit_start = time.perf_counter()
         self._epoch_start = 0.0
         self._last_report = 0.0
@@ -280,7 +284,7 @@ class ProgressWriter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         now = time.perf_counter()
-        stop = rundir.stop_requested(self.run_dir)
+        stop = rundir.stop_requested(self.run_dir) or self._over_limit()
         if stop or batch + 1 == self.steps or now - self._last_report >= BATCH_REPORT_SECONDS:
             self._last_report = now  # the last batch before a stop is always on record
             self._append({
@@ -292,6 +296,15 @@ class ProgressWriter(keras.callbacks.Callback):
             self.cut_short = batch + 1 < self.steps
             self._batches = batch + 1
             self.model.stop_training = True
+
+    def _over_limit(self) -> bool:
+        """True (recorded once as the error) when the class time limit is used up."""
+        if self.limit_minutes is None or self.elapsed() < self.limit_minutes * 60:
+            return False
+        if not self.stopped:
+            failures.save_status(self.run_dir,
+                                 error=classroom.limit_message(self.limit_minutes))
+        return True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.cut_short:
