@@ -18,7 +18,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from cifarkit import failures, jobs, pipeline, rundir, searchdir, training
+from cifarkit import failures, jobs, pipeline, rundir, searchdir, training, tuning_parallel
 from cifarkit.config import RunConfig
 from cifarkit.models.builder import build_model
 from cifarkit.tuneconfig import TuneConfig, config_for
@@ -195,7 +195,10 @@ def _search(search_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
                          num_classes=data.num_classes, train_images=len(x_train))
     tuner = make_tuner(tune, CifarHyperModel(tune, data, search_dir), search_dir,
                        overwrite=not resume)
-    tuner.search(epochs=tune.epochs_per_trial, verbose=verbose)
+    if tuning_parallel.enabled():  # on Ray with several trial workers: serve them the oracle
+        tuning_parallel.run_chief(tuner, search_dir)
+    else:
+        tuner.search(epochs=tune.epochs_per_trial, verbose=verbose)
     best = tuner.oracle.get_best_trials(1)
     scored = [trial for trial in best if trial.score is not None]
     return failures.save_status(
