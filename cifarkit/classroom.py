@@ -39,6 +39,7 @@ from cifarkit.config import (
     is_number,
     require,
 )
+from cifarkit.formatting import plural
 from cifarkit.models.catalog import MODELS
 from cifarkit.tuneconfig import TuneConfig
 
@@ -387,8 +388,8 @@ def check_launch(kind: jobs.JobKind, config: Any, who: Person | None = None,
         return
     rules, asked = class_rules(), _request(config)
     if rules.max_epochs is not None and asked.epochs > rules.max_epochs:
-        raise NotAllowed(f"the class allows at most {rules.max_epochs} epochs per {kind.noun} "
-                         f"(you asked for {asked.epochs_text})")
+        raise NotAllowed(f"the class allows at most {plural(rules.max_epochs, 'epoch')} per "
+                         f"{kind.noun} (you asked for {asked.epochs_text})")
     if rules.architectures and asked.architecture not in rules.architectures:
         raise NotAllowed(f"the class allows only the architectures "
                          f"{', '.join(rules.architectures)} (you asked for {asked.architecture})")
@@ -398,8 +399,9 @@ def check_launch(kind: jobs.JobKind, config: Any, who: Person | None = None,
                          f"{asked.input_size})")
     active = active_jobs(who, kind, root)
     if rules.max_jobs is not None and active >= rules.max_jobs:
-        raise NotAllowed(f"the class allows at most {rules.max_jobs} queued or running jobs per "
-                         f"student (you have {active}: wait for one to finish or stop it)")
+        allowed = plural(rules.max_jobs, "queued or running job")
+        raise NotAllowed(f"the class allows at most {allowed} per student (you have {active}: "
+                         "wait for one to finish or stop it)")
 
 
 def active_jobs(who: Person, kind: jobs.JobKind | None = None,
