@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import identity
 from ui.state import current_data_config
 
 # The tab's icon is a file served by this server: Streamlit fetches a Material page_icon from
@@ -20,6 +21,7 @@ st.set_page_config(page_title="cifarkit", page_icon=PAGE_ICON, layout="wide",
                    menu_items={"About": "cifarkit: explore CIFAR, train Keras image classifiers "
                                "and study their mistakes."})
 
+CLASS_PAGE = "pages/teacher.py"
 PAGES = {
     "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
     "Learn": [
@@ -34,6 +36,18 @@ PAGES = {
     ],
 }
 
-page = st.navigation(PAGES)
+
+def with_class_page(teacher: bool) -> dict[str, list[st.Page]]:
+    """The menu, with the teacher's page in its own section for teachers; for anyone else it is
+    hidden but still routed, so a student following its URL gets the page's own refusal rather
+    than Streamlit's "page not found" (and no empty section heading shows)."""
+    page = st.Page(CLASS_PAGE, title="Class", icon=":material/school:",
+                   visibility="visible" if teacher else "hidden")
+    return {**PAGES, "Teacher": [page]} if teacher else {**PAGES, "": [*PAGES[""], page]}
+
+
+known = identity.known_person()
+page = st.navigation(with_class_page(bool(known and known.teacher)))
 current_data_config()  # every page keeps the data choice in its URL: reload, new tab, link
+identity.sidebar(identity.current_person())  # asks for a name in place of the page until given
 page.run()

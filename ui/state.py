@@ -18,6 +18,7 @@ TRAIN_RUN = "train_run"  # run launched from Train or Tune
 TRAIN_GOTO_LIVE = "train_goto_live"  # open the Train page on its live tab once
 UPLOAD_OWNER = "upload_owner"  # whose uploads this browser session may read
 UPLOAD_PATHS = "upload_paths"  # Streamlit file id -> saved path
+PERSON = "person"  # classroom.Person using this session (ui.identity sets and reads it)
 
 
 def current_data_config() -> DataConfig:

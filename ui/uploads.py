@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from cifarkit import uploads
+from ui.identity import known_person
 from ui.state import UPLOAD_OWNER, UPLOAD_PATHS
 
 if TYPE_CHECKING:
@@ -17,8 +18,12 @@ if TYPE_CHECKING:
 
 
 def upload_owner() -> str:
-    """Whose uploads this browser session may read: a random key kept for the session (user
-    accounts can take its place). Streamlit's own session id is not public API."""
+    """Whose uploads this browser session may read: the person's key, so a reload or another tab
+    of the same person still reads them; a random key for this session alone while no one is
+    known (a page run on its own, outside app.py)."""
+    person = known_person()
+    if person is not None:
+        return person.key
     return st.session_state.setdefault(UPLOAD_OWNER, secrets.token_hex(8))
 
 
