@@ -7,11 +7,11 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cifarkit import classroom, jobs, runs, searches, settings
+from cifarkit import classroom, jobs, queue, runs, searches, settings
 from cifarkit.config import RunConfig, load_json_object, set_dotted
 from cifarkit.searches import Search
 from cifarkit.tuneconfig import TuneConfig
@@ -183,23 +183,43 @@ def _exit_code(status: dict[str, Any]) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """The worker (--run-dir) or a foreground run: both wait in the device queue first, and
+    import TensorFlow only once they hold a slot; --detach leaves the waiting to a worker."""
     if args.run_dir:
-        _worker_dir(runs.KIND, args.run_dir)  # a job folder, checked before TensorFlow loads
-    config = None if args.run_dir else config_from_args(args)  # fail fast, before TensorFlow loads
-    from cifarkit import training
-
-    if config is None:
-        status = training.train(args.run_dir, resume=args.resume, verbose=2)
-        return _exit_code(status)
+        folder = _worker_dir(runs.KIND, args.run_dir)  # checked before TensorFlow loads
+        return _in_slot(folder, runs.KIND, lambda: _exit_code(
+            _training().train(folder, resume=args.resume, verbose=2)))
+    config = config_from_args(args)  # fail fast, before TensorFlow loads
     if args.detach:
         run = runs.launch(config)
         print(f"started run {run.run_id} in {run.path}")
         return 0
     run_dir = runs.create(config)
     print(f"run {run_dir.name} in {run_dir}")
-    status = training.train(run_dir, verbose=1)
-    _print_status(status)
-    return _exit_code(status)
+    return _in_slot(run_dir, runs.KIND, lambda: _print_status(
+        _training().train(run_dir, verbose=1)))
+
+
+def _training() -> Any:
+    """cifarkit.training, imported on demand: it loads TensorFlow (seconds, a gigabyte)."""
+    from cifarkit import training
+
+    return training
+
+
+def _in_slot(folder: Path, kind: jobs.JobKind, work: Callable[[], int]) -> int:
+    """work()'s exit code once the job holds a device slot (cifarkit.queue), printing its place
+    in line whenever it changes (the worker's log, a foreground terminal). A STOP while waiting
+    cancels the job: exit 0, as asked."""
+    def show(_position: int) -> None:
+        print(queue.wait_text(folder) or "queued", flush=True)
+
+    try:
+        with queue.slot(folder, kind.noun, on_wait=show):
+            return work()
+    except queue.Cancelled as cancelled:
+        print(cancelled, flush=True)
+        return 0
 
 
 def _worker_dir(kind: jobs.JobKind, path: Path) -> Path:
@@ -208,7 +228,8 @@ def _worker_dir(kind: jobs.JobKind, path: Path) -> Path:
     return jobs.job_dir(kind, path, path.parent)
 
 
-def _print_status(status: dict[str, Any]) -> None:
+def _print_status(status: dict[str, Any]) -> int:
+    """The final status in lines; returns its exit code (_exit_code)."""
     print(f"status: {status.get('status')}")
     if status.get("error"):
         print(f"error: {status['error']}")
@@ -216,6 +237,7 @@ def _print_status(status: dict[str, Any]) -> None:
                 "epochs_run", "trainable_params", "model_file_mb", "peak_memory_mb"):
         if key in status:
             print(f"{key}: {status[key]}")
+    return _exit_code(status)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -282,9 +304,11 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     header, width, row = JOB_LISTS[args.kind.noun]
     print(header)
     found = [*jobs.list_jobs(args.kind), *jobs.list_damaged(args.kind)]
+    waiting = queue.wait_texts()  # "queued, 3rd in line, about 4 min", after the columns
     for job in sorted(found, key=lambda job: job.job_id, reverse=True):
         details = job.reason if isinstance(job, jobs.Damaged) else row(job)
-        print(f"{job.job_id:{width}} {job.status:12} {details}")
+        wait = waiting.get(job.path.resolve()) if job.status == "queued" else None
+        print(f"{job.job_id:{width}} {job.status:12} {details}" + (f"  {wait}" if wait else ""))
     return 0
 
 
@@ -461,11 +485,14 @@ def tune_config_from_args(args: argparse.Namespace) -> TuneConfig:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     if args.search_dir:
-        _worker_dir(searches.KIND, args.search_dir)
-        from cifarkit import tuning
+        folder = _worker_dir(searches.KIND, args.search_dir)
 
-        status = tuning.search(args.search_dir, resume=args.resume, verbose=2)
-        return _exit_code(status)
+        def work() -> int:
+            from cifarkit import tuning  # loads TensorFlow: only once a slot is held
+
+            return _exit_code(tuning.search(folder, resume=args.resume, verbose=2))
+
+        return _in_slot(folder, searches.KIND, work)
     tune = tune_config_from_args(args)  # fail fast, before TensorFlow loads
     search = searches.launch_search(tune)
     print(f"started search {search.search_id} in {search.path}")

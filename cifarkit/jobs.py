@@ -25,15 +25,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cifarkit import rundir
+from cifarkit import processes, queue, rundir
 from cifarkit.config import check_types
 
 if TYPE_CHECKING:
     from cifarkit.classroom import Person
 
 ACTIVE = ("queued", "running")
-RESUMABLE = ("stopped", "interrupted", "failed")
-STATUSES = (*ACTIVE, "completed", "failed", "stopped")  # what a worker writes to status.json
+# "cancelled": a STOP reached it while it waited in the device queue (cifarkit.queue).
+RESUMABLE = ("stopped", "interrupted", "failed", "cancelled")
+STATUSES = (*ACTIVE, "completed", "failed", "stopped", "cancelled")  # what status.json says
 DAMAGED = "damaged"
 # <YYYYmmdd>-<HHMMSS>-<label>-<4 hex>, see new_job_id. The label is an architecture or algorithm
 # name; it may hold letters, digits, "_" and "-", never "/" or ".", so an id is one plain name.
@@ -61,7 +62,7 @@ class Job:
     job_id: str
     path: Path
     config: Any
-    status: str  # queued | running | completed | failed | stopped | interrupted
+    status: str  # queued | running | completed | failed | stopped | cancelled | interrupted
     info: dict[str, Any] = field(default_factory=dict)  # status.json
 
     @property
@@ -312,7 +313,7 @@ def delete(kind: JobKind, job: str | Path, root: str | Path | None = None,
     classroom.check_may_act(by or classroom.local_person(), kind, path.name, info, "delete")
     config, _ = read_config(kind, path)
     status = DAMAGED if config is None else effective_status(kind, path, info)
-    alive = info.get("status") in ACTIVE and _worker_alive(info.get("pid"), info.get("pid_started"))
+    alive = info.get("status") in ACTIVE and queue.worker_alive(info)
     if status in ACTIVE or (status == DAMAGED and alive):
         raise kind.error(f"{kind.noun} {path.name} is {status}: stop it before deleting")
     shutil.rmtree(path)
@@ -344,7 +345,7 @@ def effective_status(kind: JobKind, path: Path, info: dict[str, Any]) -> str:
     status = info.get("status")
     if status not in STATUSES:
         return recovered_status(kind, path)
-    if status in ACTIVE and not _worker_alive(info.get("pid"), info.get("pid_started")):
+    if status in ACTIVE and not queue.worker_alive(info):
         return "interrupted"
     return status
 
@@ -362,26 +363,32 @@ def recovered_status(kind: JobKind, path: Path) -> str:
 
 def start_worker(kind: JobKind, folder: Path, resume: bool = False) -> int:
     """Start `python -m cifarkit <command> <folder flag> <folder> [--resume]` detached,
-    logging to folder/kind.log. The one place a worker starts (a device queue would go here).
+    logging to folder/kind.log, and put it at the end of the device queue. The one place a
+    worker starts: it waits in line itself (cifarkit.queue.slot) before loading TensorFlow.
 
     Marks folder/status.json queued with the worker's identity (process_identity), by which
-    effective_status() later tells a live worker from a dead one.
+    effective_status() later tells a live worker from a dead one. Its own session: the worker
+    outlives the app's server and any page, and a Ctrl-C in a terminal does not reach it.
     """
     command, folder_flag = kind.worker
     arguments = [command, folder_flag, str(folder.resolve()), *(["--resume"] if resume else [])]
-    rundir.update_status(folder, status="queued", error=None)
+    rundir.update_status(folder, status="queued", error=None, note=None)
     with open(folder / kind.log, "a") as log:
         process = subprocess.Popen([sys.executable, "-m", "cifarkit", *arguments], stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, cwd=Path.cwd(), env=_worker_env())
-    rundir.update_status(folder, **process_identity(process.pid))
+    identity = process_identity(process.pid)
+    rundir.update_status(folder, **identity)
+    queue.enqueue(folder, kind.noun, identity)  # launch order is queue order
     # Reap the child when it exits so it never lingers as a zombie that looks alive.
     threading.Thread(target=process.wait, daemon=True).start()
     return process.pid
 
 
 def _worker_env() -> dict[str, str]:
-    env = dict(os.environ)
+    """The launcher's environment, plus: the package importable, output unbuffered (the page
+    shows the log's tail live), and GPU memory growth on (queue.GPU_SHARING) unless set."""
+    env = {**queue.GPU_SHARING, **os.environ}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -389,29 +396,4 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def process_identity(pid: int) -> dict[str, Any]:
-    """pid plus its start time: together they name one process even after pids are reused."""
-    return {"pid": pid, "pid_started": _start_ticks(pid)}
-
-
-def _start_ticks(pid: int) -> int | None:
-    """When the process started (clock ticks since boot), from /proc; None where unavailable."""
-    try:
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields_[19]) if fields_[0] not in ("Z", "X") else None
-
-
-def _worker_alive(pid: Any, started: Any) -> bool:
-    """True if pid is still the very process that recorded itself (not a zombie, not reused)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    if Path("/proc").is_dir():
-        ticks = _start_ticks(pid)
-        return ticks is not None and (started is None or ticks == started)
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
+process_identity = processes.process_identity  # training and tuning record their own

@@ -38,6 +38,7 @@ STATUS_FIELDS = {
     "best_score": "number", "training_started": "number", "elapsed_before": "number",
     "steps_per_epoch": "count", "partial_epoch": "count", "partial_batches": "count",
     "owner": "text", "owner_name": "text", "time_limit_min": "number",  # cifarkit.classroom
+    "note": "text", "slot": "count", "slot_taken": "number", "queued_seconds": "number",  # queue
 }
 # metrics.jsonl row kinds and the whole-number fields a row of that kind must have.
 ROW_KINDS = {"epoch": ("epoch",), "batch": ("epoch", "step", "steps")}

@@ -8,14 +8,15 @@ so the Tune page can poll progress cheaply.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cifarkit import jobs, rundir, searchdir, settings
 from cifarkit.config import RunConfig
 from cifarkit.jobs import ACTIVE, RESUMABLE, SearchError
 from cifarkit.tuneconfig import TuneConfig, config_for
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ACTIVE", "KIND", "RESUMABLE", "Search", "SearchError", "best_run_config",
            "create_search", "delete_search", "launch_search", "list_damaged", "list_searches",
@@ -48,6 +49,8 @@ root_dir = KIND.root
 
 def trials_table(search: Search | str | Path) -> pd.DataFrame:
     """Every trial on disk, one row each (columns: see searchdir.trial_row)."""
+    import pandas as pd  # not at the top: a worker waiting in the queue imports this module
+
     search = _loaded(search)
     names = search.config.hyperparameters()
     rows = [searchdir.trial_row(trial, names, search.config.epochs_per_trial)

@@ -15,6 +15,7 @@ STATUS_BADGES: dict[str, tuple[str, str]] = {
     "queued": ("gray", "schedule"), "running": ("blue", "directions_run"),
     "completed": ("green", "check_circle"), "failed": ("red", "cancel"),
     "stopped": ("orange", "stop_circle"), "interrupted": ("orange", "warning"),
+    "cancelled": ("gray", "block"),  # left the device queue before training (cifarkit.queue)
     "damaged": ("red", "report"),
 }
 UNKNOWN_BADGE = ("gray", "help")

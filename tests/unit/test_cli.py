@@ -154,8 +154,8 @@ def test_tune_list_shows_a_damaged_search_and_tune_delete_removes_it(
 
 @pytest.mark.parametrize(("verb", "message"), [
     ("stop", "{noun} {id} is completed, not running"),
-    ("resume", "{noun} {id} is completed; only stopped, interrupted, failed {plural} can be "
-               "resumed")])
+    ("resume", "{noun} {id} is completed; only stopped, interrupted, failed, cancelled "
+               "{plural} can be resumed")])
 def test_runs_and_tune_verbs_refuse_alike(verb: str, message: str, run_factory,
                                           capsys: pytest.CaptureFixture) -> None:
     from cifarkit import searches

@@ -68,11 +68,15 @@ def test_a_foreground_training_process_counts_as_running() -> None:
 
 
 def test_a_stop_requested_before_the_worker_starts_is_honoured() -> None:
+    """A STOP that reaches a run before its worker holds a device slot cancels it (the queue):
+    nothing is trained, and it can be resumed."""
     run = runs.launch(tiny_config(epochs=3))
-    runs.stop(run.run_id)  # the worker is still importing TensorFlow
+    runs.stop(run.run_id)  # the worker is still starting: it has not taken its slot
     stopped = runs.wait(run.run_id, timeout=180)
-    assert stopped.status == "stopped", (run.path / rundir.LOG).read_text()[-2000:]
-    assert rundir.completed_epochs(run.path) <= 1
+    assert stopped.status == "cancelled", (run.path / rundir.LOG).read_text()[-2000:]
+    assert stopped.can_resume
+    assert rundir.completed_epochs(run.path) == 0
+    assert not (run.path / rundir.BEST_MODEL).exists()
 
 
 def test_list_delete_and_refusals() -> None:
