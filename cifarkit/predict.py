@@ -7,7 +7,7 @@ importing this module stays cheap for pages that only read images.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ import numpy as np
 
 # Re-exported: callers (pages, CLI, Grad-CAM) keep using predict.read_image and friends, and
 # cifarkit.images stays the only code that decodes an image.
+from cifarkit import h5scan
 from cifarkit.images import ImageError, ImageSource, read_image, to_input
 
 __all__ = ["ImageError", "ImageSource", "ModelFileError", "load_model", "predict_probs",
@@ -24,12 +25,20 @@ if TYPE_CHECKING:
     import keras
 
 
+H5_SUFFIXES = (".h5", ".hdf5")  # the names Keras' legacy loader accepts
+BATCH_SIZE = 256  # images per predict call: progress steps, and memory bounded for big models
+Progress = Callable[[int, int], None]  # (images done, images in all)
+
+
 class ModelFileError(ValueError):
     """A model file that cannot (or must not) be loaded; the message names the file."""
 
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a .keras/.h5 model in safe mode: a model file from elsewhere must not run code.
+
+    An .h5 file's config is checked by cifarkit.h5scan first (Lambda layers, unknown classes),
+    before Keras' legacy loader deserialises anything.
 
     compile=False: inference needs no optimizer state, and loading skips restoring it.
     """
@@ -40,7 +49,11 @@ def load_model(path: str | Path) -> keras.Model:
     path = Path(path)
     _check_model_file(path)
     try:
+        if h5scan.is_hdf5(path):  # Keras' legacy loader: its config is read before it runs
+            h5scan.check_h5(path)
         return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except h5scan.UnsafeModelError as err:
+        raise ModelFileError(str(err)) from err
     except ValueError as err:
         if "safe_mode" in str(err):
             raise ModelFileError(
@@ -57,12 +70,17 @@ def _check_model_file(path: Path) -> None:
         raise ModelFileError(f"model file not found: {path}")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a Keras model: a .keras file is a zip archive")
+    if h5scan.is_hdf5(path) and path.suffix not in H5_SUFFIXES:
+        raise ModelFileError(f"{path} is an HDF5 model file: name it with .h5 to load it")
 
 
-def predict_probs(models: Sequence[keras.Model], images: np.ndarray) -> np.ndarray:
+def predict_probs(models: Sequence[keras.Model], images: np.ndarray,
+                  progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Mean class probabilities of one or several models (an ensemble) for a batch of images.
 
     Each model gets the batch at its own input size, so models trained at 32 and 96 pixels mix.
+    Images go through in slices of batch_size, reported to progress(done, total) after each:
+    10,000 test images through a large model take minutes on a CPU.
     """
     if not models:
         raise ValueError("predict_probs needs at least one model")
@@ -71,12 +89,27 @@ def predict_probs(models: Sequence[keras.Model], images: np.ndarray) -> np.ndarr
         raise ValueError(f"expected a non-empty (N, H, W, 3) batch, got shape {images.shape}")
     resized: dict[int, np.ndarray] = {}
     outputs: list[np.ndarray] = []
-    for model in models:
+    for number, model in enumerate(models):
         batch = _batch_for(model, images, resized)
-        probs = np.asarray(model.predict(batch.astype(np.float32), verbose=0))
+        probs = _predict_in_slices(model, batch, batch_size, number, len(models), progress)
         _check_output(models[0], outputs, model, probs, len(images))
         outputs.append(probs)
     return np.mean(outputs, axis=0, dtype=np.float64).astype(np.float32)
+
+
+def _predict_in_slices(model: keras.Model, batch: np.ndarray, batch_size: int, number: int,
+                       members: int, progress: Progress | None) -> np.ndarray:
+    """model.predict slice by slice; progress counts images over all members of an ensemble."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    total = len(batch) * members
+    slices = []
+    for start in range(0, len(batch), batch_size):
+        chunk = batch[start:start + batch_size].astype(np.float32)
+        slices.append(np.asarray(model.predict(chunk, batch_size=batch_size, verbose=0)))
+        if progress is not None:
+            progress(number * len(batch) + start + len(chunk), total)
+    return np.concatenate(slices)
 
 
 def _batch_for(model: keras.Model, images: np.ndarray,
