@@ -1,0 +1,394 @@
+"""A class on one server: page latency, training throughput and memory while students watch.
+
+Run on demand (not part of the tests), on a machine nobody else is using:
+    python benchmarks/load_classroom.py --sessions 20 --max-seconds 600
+It starts `streamlit run app.py` on a free port, with every folder it writes (runs, searches,
+uploads, queue, class) in one temporary folder, and then:
+  1. trains one tiny run (digits) with nobody watching: the quiet speed;
+  2. opens N simulated browser tabs on the Train page (benchmarks/stclient.py speaks the app's
+     WebSocket protocol; 30 real browsers would measure themselves on a small machine), each as
+     its own student; each student launches one tiny run, and every tab reruns the page's live
+     panel every 2 s, as the browser does, until all N runs have ended;
+  3. trains one more tiny run with nobody watching, so a drift of the machine shows.
+Page latency is the time from a tab's rerun request to its script_finished; throughput is
+images/s between a run's batch rows (benchmarks/loadstats.py). At the end, or at
+--max-seconds, or on Ctrl-C, every worker and the server are stopped and the folder removed.
+Prints a Markdown table and writes benchmarks/results-load-<host>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import loadstats, procs
+from benchmarks.stclient import PageSession
+from cifarkit import rundir, runs, settings
+from cifarkit.config import (
+    CallbacksConfig,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainingConfig,
+)
+from tests.e2e.conftest import AppServer  # the suite's way to start the app
+
+MAX_SESSIONS = 30  # a class; more would measure this script more than the server
+WATCH_EVERY_S = 2.0  # the Train page's live panel: st.fragment(run_every=2)
+SAMPLE_EVERY_S = 0.5  # memory and job statuses
+TEARDOWN_S = 20.0  # kept back from --max-seconds to stop everything
+MIN_AVAILABLE = 0.10  # stop the test when less than this share of the memory is left
+# Every folder the app and the workers write, inside the test's own folder (never the class's).
+FOLDERS = {"CIFARKIT_RUNS_DIR": "runs", "CIFARKIT_SEARCHES_DIR": "searches",
+           "CIFARKIT_UPLOADS_DIR": "uploads", "CIFARKIT_QUEUE_DIR": "queue",
+           "CIFARKIT_CLASSROOM_FILE": "class/classroom.json"}
+WRITTEN = ("runs_dir", "searches_dir", "uploads_dir", "queue_dir", "classroom_file")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=20,
+                        help=f"simulated students, each with a tab and a run (1-{MAX_SESSIONS})")
+    parser.add_argument("--max-seconds", type=float, default=600,
+                        help="wall-clock cap for the whole test, teardown included")
+    parser.add_argument("--architecture", default="simple_cnn")
+    parser.add_argument("--input-size", type=int, default=64,
+                        help="digits upscaled to this size: long enough batches to time")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= MAX_SESSIONS:
+        parser.error(f"--sessions must be 1 to {MAX_SESSIONS}, got {args.sessions}")
+    if args.max_seconds <= TEARDOWN_S:
+        parser.error(f"--max-seconds must be over {TEARDOWN_S:.0f} (teardown time), "
+                     f"got {args.max_seconds:g}")
+    return args
+
+
+def tiny_config(args: argparse.Namespace, name: str) -> RunConfig:
+    """Digits (offline, 1,797 images) and a small net; no early stop, so every run is alike."""
+    return RunConfig(name=name, data=DataConfig(source="digits"),
+                     model=ModelConfig(architecture=args.architecture,
+                                       input_size=args.input_size),
+                     training=TrainingConfig(epochs=args.epochs, batch_size=args.batch_size),
+                     callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
+
+
+def isolate(folder: Path) -> None:
+    """Point every folder cifarkit writes into `folder` (for this process, the server and the
+    workers alike), and refuse to start if any still lies outside it."""
+    for variable, name in FOLDERS.items():
+        os.environ[variable] = str(folder / name)
+    for name in WRITTEN:
+        where = getattr(settings, name, None)
+        if where is not None and not Path(where()).resolve().is_relative_to(folder.resolve()):
+            raise SystemExit(f"error: settings.{name}() is {where()}, outside the test's "
+                             f"folder {folder}: refusing to write there")
+
+
+def has_queue() -> bool:
+    """Whether cifarkit queues workers for a slot; without it this script launches one run at a
+    time itself, so a class's thirty workers never load TensorFlow at once."""
+    return importlib.util.find_spec("cifarkit.queue") is not None
+
+
+def enrol(index: int) -> tuple[Any, str]:
+    """Student `index` of the class: (their Person, the key the app keeps in `?me=`), or
+    (None, "") where cifarkit has no classroom yet."""
+    if importlib.util.find_spec("cifarkit.classroom") is None:
+        return None, ""
+    from cifarkit import classroom
+
+    person = classroom.register(f"Student {index:02d}")
+    return person, person.key
+
+
+def launch(config: RunConfig, person: Any) -> str:
+    """A run launched through the package as `person` (None: whoever runs this script)."""
+    run = runs.launch(config) if person is None else runs.launch(config, by=person)
+    return run.run_id
+
+
+@dataclass
+class Samples:
+    """The machine and the jobs, sampled every SAMPLE_EVERY_S."""
+
+    start_used_mb: float
+    total_mb: float
+    peak_used_mb: float = 0.0
+    peak_ours_mb: float = 0.0
+    max_running: int = 0
+    max_queued: int = 0
+    low_memory: str | None = None
+    clock_zero: dict[str, float] = field(default_factory=dict)  # run id -> wall time of its
+    # training clock's zero, so that its batch rows can be placed in time
+
+
+    def take(self, folder: Path, server_pid: int) -> None:
+        used, total = procs.machine_memory_mb()
+        self.peak_used_mb = max(self.peak_used_mb, used)
+        ours = [server_pid, os.getpid(), *procs.pids_naming(folder)]
+        self.peak_ours_mb = max(self.peak_ours_mb, sum(procs.rss_mb(pid) for pid in ours))
+        every = runs.list_runs()
+        counts = collections.Counter(run.status for run in every)
+        for run in every:
+            if run.info.get("training_started"):  # set while it trains, cleared at the end
+                self.clock_zero.setdefault(run.run_id, run.info["training_started"]
+                                           - (run.info.get("elapsed_before") or 0.0))
+        self.max_running = max(self.max_running, counts["running"])
+        self.max_queued = max(self.max_queued, counts["queued"])
+        if total - used < MIN_AVAILABLE * total:
+            self.low_memory = f"only {total - used:,.0f} MB of {total:,.0f} MB left"
+
+
+@dataclass
+class LoadTest:
+    """One load test's server, folder and what it has measured so far."""
+
+    args: argparse.Namespace
+    folder: Path
+    server: AppServer
+    samples: Samples
+    quiet: list[str] = field(default_factory=list)  # runs trained with nobody watching
+    students: list[str] = field(default_factory=list)  # the students' runs
+    tabs: list[PageSession] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "clients": 0.0})
+    window: tuple[float, float] = (0.0, 0.0)  # wall times all N tabs were watching
+    capped: bool = False
+
+    def page_query(self, key: str) -> str:
+        return urllib.parse.urlencode({"me": key} if key else {})
+
+    async def until_ended(self, run_ids: list[str]) -> None:
+        while any(runs.load(run_id).is_active for run_id in run_ids):
+            await asyncio.sleep(SAMPLE_EVERY_S)
+
+    async def warm_up(self) -> None:
+        """One page load nobody counts: the server's first imports of every page module."""
+        tab = PageSession(self.server.url, "train")
+        await tab.open()
+        await tab.rerun()
+        await tab.close()
+
+    async def quiet_run(self) -> None:
+        run_id = launch(tiny_config(self.args, f"quiet-{len(self.quiet) + 1}"), None)
+        self.quiet.append(run_id)
+        await self.until_ended([run_id])
+
+    async def watched_runs(self) -> None:
+        """The students launch their runs and open Train, whose live panel every tab reruns
+        until all N runs have ended. Without a queue in cifarkit, the next student launches
+        only when the previous run has ended."""
+        people = [enrol(index + 1) for index in range(self.args.sessions)]
+        waiting = [] if has_queue() else people[1:]
+        for person, _ in people[:len(people) - len(waiting)]:
+            self.launch_student(person)
+        self.tabs = [PageSession(self.server.url, "train", self.page_query(key))
+                     for _, key in people]
+        await asyncio.gather(*(tab.open() for tab in self.tabs))
+        await asyncio.gather(*(tab.rerun() for tab in self.tabs))  # the class opens the page
+        stop = asyncio.Event()
+        watching = [asyncio.create_task(tab.watch(WATCH_EVERY_S, stop)) for tab in self.tabs]
+        before = self._cpu_now()
+        try:
+            for person, _ in waiting:
+                await self.until_ended(self.students[-1:])
+                self.launch_student(person)
+            await self.until_ended(self.students)
+        finally:
+            after = self._cpu_now()
+            self.window = (before["time"], after["time"])
+            seconds = max(after["wall"] - before["wall"], 1e-9)
+            self.cpu = {name: (after[name] - before[name]) / seconds
+                        for name in ("server", "clients")}
+            stop.set()
+            await asyncio.gather(*watching, return_exceptions=True)
+            await asyncio.gather(*(tab.close() for tab in self.tabs), return_exceptions=True)
+
+    def launch_student(self, person: Any) -> None:
+        name = f"student-{len(self.students) + 1:02d}"
+        self.students.append(launch(tiny_config(self.args, name), person))
+
+    def _cpu_now(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"server": procs.cpu_seconds(self.server.process.pid),
+                "clients": usage.ru_utime + usage.ru_stime, "wall": time.monotonic(),
+                "time": time.time()}
+
+    async def sample(self, phases: asyncio.Task) -> None:
+        """Sample until cancelled; cancels the phases when memory runs low."""
+        while True:
+            self.samples.take(self.folder, self.server.process.pid)
+            if self.samples.low_memory:
+                phases.cancel()
+                return
+            await asyncio.sleep(SAMPLE_EVERY_S)
+
+    async def run(self) -> None:
+        """The three phases, within --max-seconds (less the teardown time)."""
+        async def phases() -> None:
+            await self.warm_up()
+            await self.quiet_run()
+            await self.watched_runs()
+            await self.quiet_run()
+
+        task = asyncio.create_task(phases())
+        sampler = asyncio.create_task(self.sample(task))
+        done, _ = await asyncio.wait({task}, timeout=self.args.max_seconds - TEARDOWN_S)
+        if not done:
+            self.capped = True
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+
+
+def run_speeds(run_ids: list[str], test: LoadTest, window: tuple[float, float]
+               ) -> list[dict[str, Any]]:
+    """Each run's final status and its steady training speed while `window` (wall times)."""
+    speeds = []
+    for run_id in run_ids:
+        run = runs.load(run_id)
+        stretches = loadstats.steady_stretches(rundir.read_metrics(run.path),
+                                               test.args.batch_size)
+        zero = test.samples.clock_zero.get(run_id)
+        images, seconds = (0, 0.0) if zero is None else loadstats.within(stretches, zero,
+                                                                         window)
+        speeds.append({"run": run_id, "status": run.status, "error": run.info.get("error"),
+                       "images": images, "seconds": round(seconds, 3),
+                       "stretches": len(stretches),
+                       "images_per_second": round(images / seconds, 1) if seconds else None})
+    return speeds
+
+
+def summarise(test: LoadTest, wall: float) -> dict[str, Any]:
+    """Everything measured, as the JSON result (the table is drawn from it)."""
+    quiet = run_speeds(test.quiet, test, (0.0, float("inf")))  # no tab exists then
+    watched = run_speeds(test.students, test, test.window)
+    quiet_rate = loadstats.throughput((row["images"], row["seconds"]) for row in quiet)
+    watched_rate = loadstats.throughput((row["images"], row["seconds"]) for row in watched)
+    reruns = [rerun for tab in test.tabs for rerun in tab.reruns]
+    failures = collections.Counter(error for rerun in reruns for error in rerun.errors)
+    samples = test.samples
+    return {
+        "sessions": test.args.sessions, "settings": vars(test.args), "machine": machine(),
+        "latency": {kind: loadstats.latency([r.seconds for r in reruns if r.kind == kind])
+                    for kind in ("page", "fragment")},
+        "reruns": len(reruns), "failed_reruns": sum(not rerun.ok for rerun in reruns),
+        "rerun_errors": dict(failures),
+        "throughput": {"quiet": quiet_rate, "quiet_runs": sum(bool(r["seconds"]) for r in quiet),
+                       "watched": watched_rate,
+                       "watched_runs": sum(bool(row["seconds"]) for row in watched),
+                       "drop": loadstats.drop(quiet_rate, watched_rate)},
+        "runs": {"quiet": quiet, "students": watched},
+        "jobs": {"launched": len(watched),
+                 "completed": sum(row["status"] == "completed" for row in watched),
+                 "max_running": samples.max_running, "max_queued": samples.max_queued},
+        "memory": {"total_mb": samples.total_mb, "start_used_mb": samples.start_used_mb,
+                   "peak_used_mb": samples.peak_used_mb, "peak_ours_mb": samples.peak_ours_mb,
+                   "low": samples.low_memory},
+        "cpu": test.cpu, "wall_seconds": round(wall, 1), "capped": test.capped,
+    }
+
+
+def machine() -> dict[str, Any]:
+    slots = getattr(settings, "slots", None)
+    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "slots": slots() if slots else None, "queue": has_queue()}
+
+
+def verdict(result: dict[str, Any]) -> list[str]:
+    """What failed the test, one line each (empty: it passed)."""
+    problems = []
+    jobs = result["jobs"]
+    if result["memory"]["low"]:
+        problems.append(f"stopped early: {result['memory']['low']}")
+    if result["capped"]:
+        problems.append(f"stopped at --max-seconds {result['settings']['max_seconds']:g}")
+    if jobs["launched"] < result["sessions"] or jobs["completed"] < jobs["launched"]:
+        problems.append(f"{jobs['completed']} of {result['sessions']} student runs completed")
+    slots = result["machine"]["slots"]
+    if slots and jobs["max_running"] > slots:
+        problems.append(f"{jobs['max_running']} runs trained at once on {slots} slot(s)")
+    if result["failed_reruns"]:
+        problems.append(f"{result['failed_reruns']} reruns failed: {result['rerun_errors']}")
+    return problems
+
+
+def teardown(folder: Path, server: AppServer) -> None:
+    """Stop every worker of the test's jobs (they name its folder) and the server, then remove
+    the folder; says what needed a SIGKILL."""
+    killed = procs.end_processes(procs.pids_naming(folder))
+    if killed:
+        print(f"killed {len(killed)} worker(s) that ignored SIGTERM: {killed}", file=sys.stderr)
+    server.stop()
+    shutil.rmtree(folder)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM tears down like Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="cifarkit-load-"))
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    try:
+        isolate(folder)
+        result, tail = measure(args, folder, started)
+    except KeyboardInterrupt:
+        print("interrupted: workers and server stopped, folder removed", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # isolate() refused, or teardown failed
+    print(loadstats.table(result))
+    out = Path(__file__).with_name(f"results-load-{platform.node() or 'host'}.json")
+    out.write_text(json.dumps(result, indent=2))
+    problems = verdict(result)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    if problems and tail:
+        print(f"--- the server's log, last lines ---\n{tail}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def measure(args: argparse.Namespace, folder: Path, started: float) -> tuple[dict, str]:
+    """Serve, run the phases, summarise; always tears down. Returns the result and the end of
+    the server's log (printed if something failed)."""
+    server = AppServer(folder)
+    used, total = procs.machine_memory_mb()
+    test = LoadTest(args, folder, server, Samples(used, total, used))
+    log = folder / "streamlit.log"
+    try:
+        server.start()
+        asyncio.run(test.run())
+        return summarise(test, time.monotonic() - started), log.read_text()[-3000:]
+    finally:
+        if log.is_file() and sys.exc_info()[0] is not None:
+            print(log.read_text()[-3000:], file=sys.stderr)
+        teardown(folder, server)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
