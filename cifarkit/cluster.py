@@ -81,34 +81,35 @@ def client(at: str | None = None) -> JobSubmissionClient:
 def submit(kind: JobKind, folder: Path, resume: bool = False) -> str:
     """Hand the job's worker to Ray and record the submission in status.json; returns its id.
 
-    An unreachable cluster marks the job failed with one line naming the address and raises
-    kind.error: the folder and its config stay, and a resume submits it again.
+    The id is recorded before Ray is asked, so a worker that starts at once finds itself
+    wanted (still_wanted). An unreachable cluster marks the job failed with one line naming the
+    address and raises kind.error: the folder and its config stay, and a resume submits again.
     """
     command, folder_flag = kind.worker
     arguments = ["-m", "cifarkit", command, folder_flag, str(folder.resolve()),
                  *(["--resume"] if resume else [])]
-    rundir.update_status(folder, status="queued", error=None)
+    submission = f"cifarkit-{folder.name}-{secrets.token_hex(3)}"
+    rundir.update_status(folder, status="queued", error=None, note=None, ray_job=submission,
+                         ray_address=address(), pid=None, pid_started=None)
     # A search with parallel trials is a chief serving its oracle: the trial workers it submits
     # (cifarkit.tuning_parallel) hold the GPUs/CPUs.
     chief = kind.noun == "search" and trial_workers() > 1
     try:
-        submission = submit_command(folder, kind.log, arguments, reserve=not chief)
+        submit_command(folder, kind.log, arguments, reserve=not chief, submission=submission)
     except (ClusterUnreachable, ValueError) as error:  # ValueError: a bad CIFARKIT_RAY_*
         rundir.update_status(folder, status="failed", error=str(error), finished=time.time())
         raise kind.error(str(error)) from error
-    rundir.update_status(folder, ray_job=submission, ray_address=address(), pid=None,
-                         pid_started=None)
     return submission
 
 
 def submit_command(folder: Path, log: str, arguments: list[str], reserve: bool = True,
-                   extra_env: dict[str, str] | None = None) -> str:
+                   extra_env: dict[str, str] | None = None, submission: str | None = None) -> str:
     """One Ray job running `python <arguments>` for the job in folder, its output appended to
     folder/log (the folder then looks as a local worker leaves it); reserve: one GPU or
     CIFARKIT_RAY_CPUS CPUs for it. Returns the submission id."""
     at = address()
     ray = client(at)
-    submission = f"cifarkit-{folder.name}-{secrets.token_hex(3)}"
+    submission = submission or f"cifarkit-{folder.name}-{secrets.token_hex(3)}"
     entrypoint = (f"python {shlex.join(arguments)} "
                   f">> {shlex.quote(str(folder.resolve() / log))} 2>&1")
     env = {**worker_env(), **(extra_env or {}), IN_RAY: submission}
@@ -118,15 +119,22 @@ def submit_command(folder: Path, log: str, arguments: list[str], reserve: bool =
     return submission
 
 
+def still_wanted(folder: Path) -> bool:
+    """In a worker Ray started: whether the job still wants this submission. Ray cannot drop a
+    job that waits for resources (it starts it later only to stop it), and a resume may have
+    submitted a newer one: such a late start must leave the folder alone."""
+    info = rundir.read_status(folder)
+    return info.get("ray_job") == os.environ.get(IN_RAY) and info.get("status") != "cancelled"
+
+
 def worker_env() -> dict[str, str]:
     """What a worker on any node needs from the app's environment: the cifarkit settings (the
-    shared folders), Keras/TensorFlow settings, and this checkout on PYTHONPATH."""
-    env = {key: value for key, value in os.environ.items() if key.startswith(FORWARDED)}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONUNBUFFERED"] = "1"
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    return env
+    shared folders) and Keras/TensorFlow ones, as a local worker gets them (jobs._worker_env:
+    this checkout on PYTHONPATH, unbuffered output), not the app machine's PATH or HOME."""
+    from cifarkit import jobs
+
+    return {key: value for key, value in jobs._worker_env().items()
+            if key.startswith(FORWARDED) or key in ("PYTHONPATH", "PYTHONUNBUFFERED")}
 
 
 def _resources(at: str) -> dict[str, float]:
@@ -193,7 +201,9 @@ def alive(info: dict[str, Any]) -> bool:
 
 
 def cancel(info: dict[str, Any]) -> bool:
-    """Stop a submission Ray has not started yet (True); a started one stops by its STOP file."""
+    """Stop a submission Ray has not started yet (True); a started one stops by its STOP file.
+    Ray keeps a waiting job listed until resources free up, then stops it at once; the worker
+    would leave anyway (still_wanted)."""
     if state(info) != "PENDING":
         return False
     at = info.get("ray_address") or address()

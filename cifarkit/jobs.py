@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cifarkit import processes, queue, rundir
+from cifarkit import cluster, processes, queue, rundir, settings
 from cifarkit.config import check_types
 
 if TYPE_CHECKING:
@@ -263,6 +263,8 @@ def stop(kind: JobKind, job: str | Path, root: str | Path | None = None,
     if not current.is_active:
         raise kind.error(f"{kind.noun} {current.job_id} is {current.status}, not running")
     rundir.request_stop(current.path)
+    if current.info.get("ray_job") and cluster.cancel(current.info):  # Ray had not started it
+        rundir.update_status(current.path, status="cancelled", finished=time.time())
     return current
 
 
@@ -361,7 +363,7 @@ def recovered_status(kind: JobKind, path: Path) -> str:
 # --- worker processes: started detached, recognised later by pid and start time
 
 
-def start_worker(kind: JobKind, folder: Path, resume: bool = False) -> int:
+def start_worker(kind: JobKind, folder: Path, resume: bool = False) -> int | str:
     """Start `python -m cifarkit <command> <folder flag> <folder> [--resume]` detached,
     logging to folder/kind.log, and put it at the end of the device queue. The one place a
     worker starts: it waits in line itself (cifarkit.queue.slot) before loading TensorFlow.
@@ -370,9 +372,11 @@ def start_worker(kind: JobKind, folder: Path, resume: bool = False) -> int:
     effective_status() later tells a live worker from a dead one. Its own session: the worker
     outlives the app's server and any page, and a Ctrl-C in a terminal does not reach it.
     """
+    if settings.ray_address():  # a Ray cluster runs it instead (cifarkit.cluster)
+        return cluster.submit(kind, folder, resume)
     command, folder_flag = kind.worker
     arguments = [command, folder_flag, str(folder.resolve()), *(["--resume"] if resume else [])]
-    rundir.update_status(folder, status="queued", error=None, note=None)
+    rundir.update_status(folder, status="queued", error=None, note=None, ray_job=None)
     with open(folder / kind.log, "a") as log:
         process = subprocess.Popen([sys.executable, "-m", "cifarkit", *arguments], stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cifarkit import durations, processes, progress, rundir, settings
+from cifarkit import cluster, durations, processes, progress, rundir, settings
 
 POLL_SECONDS = 0.5  # how often a waiter looks at the line and at its STOP file
 LOCK = "lock"  # the queue-wide lock: tickets change and slots are taken only while holding it
@@ -55,6 +55,8 @@ def worker_alive(info: dict[str, Any]) -> bool:
     """Whether the worker that recorded itself in info (status.json or a ticket) still runs:
     the one liveness test of jobs.effective_status and the queue (a cluster backend adds its
     own case here)."""
+    if info.get("ray_job"):  # on a Ray cluster: Ray knows (cifarkit.cluster)
+        return cluster.alive(info)
     return processes.is_alive(info.get("pid"), info.get("pid_started"))
 
 
@@ -62,16 +64,23 @@ def worker_alive(info: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def slot(folder: str | Path, kind: str = "run",
-         on_wait: Callable[[int], None] | None = None) -> Iterator[int]:
+def slot(folder: str | Path, kind: str = "run", on_wait: Callable[[int], None] | None = None,
+         until_exit: bool = False) -> Iterator[int]:
     """Wait in line for a device slot, then hold it for the body; yields the slot number.
 
     status.json says "queued" with this process's identity while waiting (so a killed waiter
     reads as interrupted), and "running" once the slot is held. A STOP while waiting raises
     Cancelled (status "cancelled", the body never runs). on_wait(position) is called whenever
     the position changes (the foreground CLI prints it). On a GPU machine the slot's GPU is made
-    the only visible one before TensorFlow loads.
+    the only visible one before TensorFlow loads. until_exit: a worker process about to end
+    keeps the slot until it has (TensorFlow takes seconds to let go of its memory), so the
+    next job does not load TensorFlow beside it; the line itself moves on at once.
     """
+    if cluster.inside():  # Ray started it once its GPU/CPUs were free: no line to wait in
+        if not cluster.still_wanted(Path(folder)):
+            raise Cancelled(f"{Path(folder).name}: this Ray submission was cancelled or replaced")
+        yield 0
+        return
     folder = Path(folder).resolve()
     me = processes.process_identity(os.getpid())
     joined = time.time()
@@ -86,7 +95,7 @@ def slot(folder: str | Path, kind: str = "run",
                              queued_seconds=round(taken - joined, 3))
         yield held[0]
     finally:
-        _leave(folder, me, held)
+        _leave(folder, me, None if until_exit else held)  # an fd left open: freed at exit
 
 
 def enqueue(folder: Path, kind: str, identity: dict[str, Any]) -> None:
