@@ -15,6 +15,7 @@ from cifarkit.evaluation import Predictions
 from cifarkit.formatting import plural
 from cifarkit.labels import display_name
 from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, grad_cam, usable_gradcam_layers
+from ui.identity import current_person
 from ui.images import enlarge
 from ui.legacy import enter_app
 from ui.nav import pick_run
@@ -255,6 +256,7 @@ def page(run: runs.Run) -> None:
 
 
 st.title("Errors")
+current_person()  # a name (or a sign-in) first: the picker offers that person's runs
 st.caption("Where does a model go wrong? Scores per class, the classes it mixes up, and the test "
            "images behind each mistake.")
 chosen = pick_run("Run", key="errors_run",

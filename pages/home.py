@@ -14,8 +14,10 @@ from cifarkit.dataready import where_to_put
 from cifarkit.sources import describe_data
 from ui.data import download_button
 from ui.format import status_column
+from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.nav import nav_link
+from ui.owners import is_own, owner_label, visible
 from ui.state import current_data_config, use_digits
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
@@ -117,7 +119,7 @@ def _epochs(run: runs.Run) -> str:
 
 def show_recent_runs() -> None:
     st.subheader("Recent runs", anchor=False)
-    recent = runs.list_runs()[:RECENT_RUNS]
+    recent = visible(runs.list_runs())[:RECENT_RUNS]
     if not recent:
         st.info("No runs yet. Pick data on the **Data** page, then start one on **Train**.",
                 icon=":material/rocket_launch:")
@@ -129,7 +131,10 @@ def show_recent_runs() -> None:
         "epochs": _epochs(run),
         "test accuracy": run.info.get("test_accuracy"),
         "started": _started(run),
+        "owner": owner_label(run),
     } for run in recent])
+    if all(is_own(run) for run in recent):
+        table = table.drop(columns="owner")  # only the person's own: no one else to name
     st.dataframe(table, hide_index=True, key="home_recent_runs", column_config={
         "status": status_column(),
         "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0,
@@ -138,6 +143,7 @@ def show_recent_runs() -> None:
 
 
 st.title("cifarkit", anchor=False)
+current_person()  # a name (or a sign-in) first: recent runs are that person's
 st.markdown("Explore the **CIFAR** image datasets, train **Keras** image classifiers on them "
             "(from scratch or by transfer learning), and find out where they go wrong. Training "
             "runs in the background: you can close this tab and come back.")

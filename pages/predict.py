@@ -14,9 +14,11 @@ from cifarkit.advice import outside_classes_note
 from cifarkit.labels import display_name
 from ui.format import run_label
 from ui.gradcam import GRADCAM_HELP, LAYER_HELP, cam_view, members_heatmap, usable_gradcam_layers
+from ui.identity import current_person
 from ui.images import enlarge
 from ui.legacy import enter_app
 from ui.nav import nav_link
+from ui.owners import visible
 from ui.runfiles import load_model, load_predictions
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
@@ -50,7 +52,8 @@ class Picture:
 
 def choose_runs() -> list[runs.Run]:
     """One run, or several with the same classes for an ensemble; [] after explaining why."""
-    usable = {run.run_id: run for run in runs.list_runs() if run.has_model and run.has_predictions}
+    usable = {run.run_id: run for run in visible(runs.list_runs())
+              if run.has_model and run.has_predictions}
     if not usable:
         st.info("No trained model yet. Train one on the **Train** page, then come back here.")
         nav_link("pages/train.py", "Go to Train", icon=":material/model_training:")
@@ -220,6 +223,7 @@ def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str,
 
 
 st.title("Predict")
+current_person()  # a name (or a sign-in) first: the picker offers that person's runs
 st.caption("Show a trained model a picture and see its five best guesses with their "
            "probabilities. Several models can vote together (an ensemble).")
 selected = choose_runs()

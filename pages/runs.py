@@ -6,13 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from cifarkit import charts, compare, rundir, runs
-from ui.actions import perform
+from ui.actions import RUN_ACTIONS, perform
 from ui.exports import EXPORTS, bundle_bytes, export_bytes
 from ui.format import run_label, status_cells, status_column, status_label
+from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.model_import import import_section
 from ui.nav import nav_link
+from ui.owners import is_own, owner_label, read_only_note, visible
 from ui.runfiles import load_predictions
+from ui.waiting import in_line, places
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
@@ -23,8 +26,13 @@ COLUMNS = {
                                          "“imported” for a model file brought in from outside."),
     "data": st.column_config.TextColumn("Data", help="Dataset the run learned from."),
     "classes": st.column_config.NumberColumn("Classes", help="How many classes it tells apart."),
-    "status": status_column(help="queued → running → completed. Stopped and interrupted runs "
-                            "can be resumed."),
+    "status": status_column(help="queued → running → completed. Stopped, interrupted and "
+                            "cancelled runs can be resumed."),
+    "queue": st.column_config.TextColumn(
+        "In line", help="A queued run waits for a free slot on the computer: its place in line "
+        "and about how long until it starts."),
+    "owner": st.column_config.TextColumn("Owner", help="Whose run it is. Only its owner or the "
+                                         "teacher can stop, resume or delete it."),
     "accuracy": st.column_config.ProgressColumn(
         "Accuracy", format="percent", min_value=0, max_value=1,
         help="Share of test images whose most probable class is the right one."),
@@ -55,8 +63,8 @@ COLUMNS = {
 }
 PINNED_COLUMNS = ["name"]  # always shown: the row's name
 # Shown at first: what a student compares; sizes, frozen weights and folders are one click away.
-DEFAULT_COLUMNS = ["model", "data", "status", "accuracy", "top5_accuracy", "train_seconds",
-                   "epochs", "max_epochs", "error"]
+DEFAULT_COLUMNS = ["model", "data", "status", "queue", "accuracy", "top5_accuracy",
+                   "train_seconds", "epochs", "max_epochs", "error"]
 
 
 def show_flash() -> None:
@@ -68,39 +76,19 @@ def show_flash() -> None:
 
 
 def act(action: str, run_id: str) -> None:
-    """Stop, resume or delete a run (a button callback, so the page redraws afterwards).
+    """Stop (or cancel), resume or delete a run as the person signed in (a button callback,
+    so the page redraws afterwards).
 
-    Only the actions in ACTIONS exist: anything else is an error, never a delete.
+    Only the actions in RUN_ACTIONS exist: anything else is an error, never a delete. A stale
+    page asking for another student's run gets the package's refusal, and nothing changes.
     """
-    done, text = perform(ACTIONS, action, run_id)
+    done, text = perform(RUN_ACTIONS, action, run_id)
     st.session_state["runs_flash"] = ("success" if done else "error", text)
-
-
-def stop_run(run_id: str) -> str:
-    run = runs.stop(run_id)
-    return f"Asked **{run.name}** to stop; it finishes the current batch first."
-
-
-def resume_run(run_id: str) -> str:
-    run = runs.resume(run_id)
-    return f"Resumed **{run.name}** from its last checkpoint."
-
-
-def delete_run(run_id: str) -> str:
-    try:
-        name = runs.load(run_id).name
-    except runs.RunError:  # a damaged run has no readable name
-        name = run_id
-    runs.delete(run_id)
-    return f"Deleted **{name}**."
-
-
-ACTIONS = {"stop": stop_run, "resume": resume_run, "delete": delete_run}
 
 
 def damaged_section() -> None:
     """Run folders whose settings cannot be read: listed with the reason, so they can go."""
-    damaged = runs.list_damaged()
+    damaged = visible(runs.list_damaged())
     if not damaged:
         return
     st.subheader("Damaged runs")
@@ -111,6 +99,10 @@ def damaged_section() -> None:
             text, sure, button = st.columns([4, 1, 1], vertical_alignment="center")
             text.markdown(f"**{item.job_id}** · {status_label(item.status)}")
             text.caption(item.reason)
+            note = read_only_note(item)
+            if note:
+                button.caption(note)
+                continue
             confirmed = sure.checkbox("I am sure", key=f"runs_damaged_confirm_{item.job_id}",
                                       help="Deleting removes the folder. It cannot be undone.")
             button.button("Delete", key=f"runs_damaged_delete_{item.job_id}",
@@ -124,24 +116,35 @@ def column_label(name: str) -> str:
     return (config.get("label") or name) if isinstance(config, dict) else name
 
 
-def shown_columns() -> list[str]:
-    """The columns the user picked (a wide table is cut off at the right on a laptop screen)."""
+def shown_columns(others: bool) -> list[str]:
+    """The columns the user picked (a wide table is cut off at the right on a laptop screen);
+    the owner is among them at first when the table holds someone else's runs."""
     optional = [name for name, config in COLUMNS.items() if config is not None
                 and name not in PINNED_COLUMNS]
     picked = st.multiselect(
-        "Columns", optional, default=DEFAULT_COLUMNS, format_func=column_label,
+        "Columns", optional, default=DEFAULT_COLUMNS + (["owner"] if others else []),
+        format_func=column_label,
         key="runs_columns", help="Which facts the table shows. The CSV download always has "
         "every column.")
     return [*PINNED_COLUMNS, *picked]
 
 
+def runs_frame(shown_runs: list[runs.Run]) -> pd.DataFrame:
+    """compare.runs_table, plus whose each run is and a queued run's place in line."""
+    return compare.runs_table(shown_runs).assign(
+        queue=places(shown_runs),
+        owner=[owner_label(run) for run in shown_runs])
+
+
 def runs_table() -> None:
-    """The table of all runs and its CSV export; refreshes itself while runs are active."""
-    all_runs = runs.list_runs()
-    table = compare.runs_table(all_runs)
+    """The table of the runs this person sees and its CSV export; refreshes itself while runs
+    are active."""
+    all_runs = visible(runs.list_runs())
+    table = runs_frame(all_runs)
     shown = table.assign(status=status_cells(table["status"]))
-    st.dataframe(shown, column_config=COLUMNS, column_order=shown_columns(), hide_index=True,
-                 width="stretch", key="runs_table", placeholder="–")
+    others = not all(is_own(run) for run in all_runs)
+    st.dataframe(shown, column_config=COLUMNS, column_order=shown_columns(others),
+                 hide_index=True, width="stretch", key="runs_table", placeholder="–")
     st.download_button("Download table (CSV)", table.to_csv(index=False), "cifarkit-runs.csv",
                          "text/csv", icon=":material/download:", on_click="ignore",
                          help="The same table as a spreadsheet file, for a report or a grade book.")
@@ -150,22 +153,24 @@ def runs_table() -> None:
 
 
 def manage(all_runs: list[runs.Run]) -> None:
-    """Actions on one run: stop, resume, download its model (in several formats), delete."""
+    """Actions on one run: stop (cancel a queued one), resume, download its model (in several
+    formats), delete. Someone else's run is read-only: downloads only, with its owner named."""
     by_id = {run.run_id: run for run in all_runs}
     run_id = st.selectbox("Run", list(by_id), format_func=lambda key: run_label(by_id[key]),
                           key="runs_manage", help="The run the buttons below act on.")
     run = by_id[run_id]
     if run.status == "failed" and run.info.get("error"):
         st.error(f"This run failed: {run.info['error']}")
+    waiting = in_line(run)
+    if waiting:
+        st.info(f"This run is {waiting}.", icon=":material/schedule:")
+    note = read_only_note(run)
+    if note:
+        st.caption(f":material/lock: {note}: only its owner or the teacher can stop, resume or "
+                   "delete it.")
     stop_col, resume_col, download_col, delete_col = st.columns(4)
-    stop_col.button("Stop", key="runs_stop", icon=":material/stop_circle:",
-                    disabled=not run.is_active, on_click=act, args=("stop", run_id),
-                    help="Ask the training to stop after the current batch. The best model so far "
-                    "is kept and the run can be resumed later.")
-    resume_col.button("Resume", key="runs_resume", icon=":material/play_circle:",
-                      disabled=not run.can_resume, on_click=act, args=("resume", run_id),
-                      help="Continue a stopped, interrupted or failed run from its last saved "
-                      "epoch, up to its planned number of epochs.")
+    if not note:
+        lifecycle_buttons(run, stop_col, resume_col)
     model_file = run.path / rundir.BEST_MODEL
     download_col.download_button(
         "Model file", data=model_file.read_bytes if run.has_model else b"",
@@ -174,13 +179,8 @@ def manage(all_runs: list[runs.Run]) -> None:
         key="runs_download", help="The trained Keras model (.keras). Load it anywhere with "
         "keras.saving.load_model(path).")
     with delete_col:
-        sure = st.checkbox("I am sure", key=f"runs_confirm_{run.run_id}",
-                           disabled=run.is_active, help="Deleting removes the run folder with "
-                           "its model and results. It cannot be undone.")
-        st.button("Delete", key="runs_delete", icon=":material/delete:", type="primary",
-                  disabled=run.is_active or not sure, on_click=act, args=("delete", run_id),
-                  help="Stop a run before deleting it." if run.is_active else
-                  "Tick “I am sure” first.")
+        if not note:
+            delete_button(run)
     exports(run)
     with st.expander("Settings of this run"):
         if compare.is_imported(run):
@@ -188,6 +188,33 @@ def manage(all_runs: list[runs.Run]) -> None:
                        "scored on) and the input size describe it; the architecture is whatever "
                        "the file holds.")
         st.json(run.config.to_dict(), expanded=1)
+
+
+def lifecycle_buttons(run: runs.Run, stop_col: st.delta_generator.DeltaGenerator,
+                      resume_col: st.delta_generator.DeltaGenerator) -> None:
+    """Stop (Cancel for a run still waiting in line) and Resume."""
+    queued = run.status == "queued"
+    stop_col.button("Cancel" if queued else "Stop", key="runs_stop",
+                    icon=":material/cancel:" if queued else ":material/stop_circle:",
+                    disabled=not run.is_active, on_click=act, args=("stop", run.run_id),
+                    help="Take the run out of the queue; Resume puts it back in line." if queued
+                    else "Ask the training to stop after the current batch. The best model so "
+                    "far is kept and the run can be resumed later.")
+    resume_col.button("Resume", key="runs_resume", icon=":material/play_circle:",
+                      disabled=not run.can_resume, on_click=act, args=("resume", run.run_id),
+                      help="Continue a stopped, interrupted, cancelled or failed run from its "
+                      "last saved epoch, up to its planned number of epochs.")
+
+
+def delete_button(run: runs.Run) -> None:
+    """Delete, after "I am sure"; refused while the run is queued or running."""
+    sure = st.checkbox("I am sure", key=f"runs_confirm_{run.run_id}",
+                       disabled=run.is_active, help="Deleting removes the run folder with "
+                       "its model and results. It cannot be undone.")
+    st.button("Delete", key="runs_delete", icon=":material/delete:", type="primary",
+              disabled=run.is_active or not sure, on_click=act, args=("delete", run.run_id),
+              help="Stop a run before deleting it." if run.is_active else
+              "Tick “I am sure” first.")
 
 
 def exports(run: runs.Run) -> None:
@@ -306,9 +333,10 @@ def ensemble(all_runs: list[runs.Run]) -> None:
 st.title("Runs")
 st.caption("Every training run in one place: compare them, look at what accuracy costs, and "
            "stop, resume, download, export or delete a run, or import a model file.")
+current_person()  # a name (or a sign-in) first: the page shows that person's runs
 show_flash()
 damaged_section()
-all_runs = runs.list_runs()
+all_runs = visible(runs.list_runs())
 if not all_runs:
     st.info("No runs yet. Start one on the **Train** page, or import a model file below; it "
             "will show up here.")
@@ -326,7 +354,7 @@ manage(all_runs)
 st.subheader("Compare runs")
 cost_tab, curves_tab, ensemble_tab = st.tabs(["Accuracy vs cost", "Learning curves", "Ensemble"])
 with cost_tab:
-    cost_chart(compare.runs_table(all_runs))
+    cost_chart(runs_frame(all_runs))
 with curves_tab:
     curves(all_runs)
 with ensemble_tab:

@@ -31,14 +31,18 @@ from cifarkit.dataready import data_shape
 from cifarkit.models import catalog
 from cifarkit.models.memory import training_mb
 from cifarkit.sources import describe_data
+from ui.actions import RUN_ACTIONS, perform
 from ui.augment import augment_controls
 from ui.data import data_line, load_dataset
 from ui.format import format_seconds, percent, status_label
 from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
+from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.nav import nav_link
+from ui.owners import is_own, owner_label, read_only_note, visible
 from ui.state import SELECTED_RUN, current_augment_config, current_data_config, focus_run
 from ui.uploads import store_upload
+from ui.waiting import in_line
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
@@ -304,15 +308,16 @@ def training_form(spec: DataConfig, kind: str, model: ModelConfig) -> None:
                            callbacks=callbacks, seed=seed)
         if not valid(config):
             return
-    launch(lambda: runs.launch(config).run_id, "run", focus_run)
+    launch(lambda by: runs.launch(config, by=by).run_id, "run", focus_run)
 
 
 # --- watching runs (read from disk every two seconds; the worker process does the training)
 
 
 def watched_runs() -> list[runs.Run]:
-    """The run launched here or picked on another page (else the newest), then all active runs."""
-    every = runs.list_runs()
+    """The run launched here or picked on another page (else the newest), then all active runs:
+    the person's own, and others' (read-only) where the class lets them be seen."""
+    every = visible(runs.list_runs())
     focus = next((run for run in every if run.run_id == st.session_state.get(SELECTED_RUN)),
                  every[0] if every else None)
     others = [run for run in every if run.is_active and run is not focus]
@@ -325,13 +330,16 @@ def elapsed(run: runs.Run, rows: list[dict], batch: dict | None) -> float | None
 
 
 def show_progress(run: runs.Run, rows: list[dict], batch: dict | None) -> None:
+    if run.status == "queued":  # waiting for a device slot: its place in line is all there is
+        st.progress(0.0, text=(in_line(run) or "queued: waiting for a free slot").capitalize())
+        return
     total = run.config.training.epochs
     where = progress.epoch_progress(total, rows, batch)
     st.progress(where.fraction, text=where.epoch_text(run.is_active))
     if where.current:
         st.progress(where.in_epoch,
                     text=f"Batch {where.current['step']} of {where.current['steps']}")
-    elif run.status == "queued" or not rows:
+    elif not rows:
         st.progress(0.0, text="Loading the data and building the model…")
     elif where.done >= total or run.info.get("epochs_run", 0) >= total:
         st.progress(1.0, text="Testing the best model on the test set…")
@@ -366,6 +374,9 @@ def show_outcome(run: runs.Run, rows: list[dict]) -> None:
             nav_link("pages/errors.py", "See what it gets wrong", ":material/error_med:")
     elif run.status == "failed":
         show_failure("run", info.get("error"), run.path / rundir.LOG, "training log")
+    elif run.status == "cancelled":
+        st.info("Cancelled while it waited in line: it never started training. Resume puts it "
+                "back at the end of the line.", icon=":material/cancel:")
     elif run.status == "interrupted":
         st.warning("The training process ended without finishing (the computer slept, the "
                    "server restarted or it was killed). Resume continues from its last saved "
@@ -375,35 +386,27 @@ def show_outcome(run: runs.Run, rows: list[dict]) -> None:
         st.caption(f"Stopped during {partial}; Resume trains it again.")
 
 
-def request_stop(run_id: str, name: str) -> None:
-    """Stop-button callback: runs before the rerun, so the button already reads "Stopping…"."""
-    try:
-        runs.stop(run_id)
-    except runs.RunError as error:
-        st.toast(str(error), icon=":material/info:")
-    else:
-        st.toast(f"Stopping {name} after the current batch…", icon=":material/stop_circle:")
-
-
-def request_resume(run_id: str) -> None:
-    """Resume-button callback: a new worker continues from the last checkpoint."""
-    try:
-        run = runs.resume(run_id)
-    except runs.RunError as error:
-        st.toast(str(error), icon=":material/block:")
-    else:
-        st.toast(f"Resuming {run.name} from its last checkpoint…", icon=":material/play_circle:")
+def request(action: str, run_id: str) -> None:
+    """Stop/Cancel/Resume-button callback, as the person signed in: runs before the rerun, so
+    the button already reads "Stopping…"; the outcome (or the package's refusal) is a toast."""
+    done, text = perform(RUN_ACTIONS, action, run_id)
+    st.toast(text, icon=":material/check_circle:" if done else ":material/block:")
 
 
 def resume_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> None:
     """Resume for a stopped, interrupted or failed run; disabled with the reason when refused."""
     refusal = rundir.resume_refusal(run.path)
     column.button("Resume", key=f"train_resume_{run.run_id}", icon=":material/play_circle:",
-                  on_click=request_resume, args=(run.run_id,), disabled=bool(refusal),
+                  on_click=request, args=("resume", run.run_id), disabled=bool(refusal),
                   help=refusal or "Continues from the last saved epoch in a new process.")
 
 
 def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> None:
+    """Stop (Cancel while queued) or Resume; someone else's run shows whose it is instead."""
+    note = read_only_note(run)
+    if note:
+        column.caption(f":material/lock: {note}")
+        return
     if run.can_resume:
         resume_button(run, column)
         return
@@ -412,8 +415,13 @@ def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> Non
     if rundir.stop_requested(run.path):
         column.button("Stopping…", key=f"train_stopping_{run.run_id}", disabled=True)
         return
+    if run.status == "queued":
+        column.button("Cancel", key=f"train_stop_{run.run_id}", icon=":material/cancel:",
+                      on_click=request, args=("stop", run.run_id),
+                      help="Takes the run out of the queue; Resume puts it back in line.")
+        return
     column.button("Stop", key=f"train_stop_{run.run_id}", icon=":material/stop_circle:",
-                  on_click=request_stop, args=(run.run_id, run.name),
+                  on_click=request, args=("stop", run.run_id),
                   help="Stops after the current batch, then tests the best model so far.")
 
 
@@ -422,8 +430,9 @@ def show_run(run: runs.Run) -> None:
     with st.container(border=True):
         head, action = st.columns([5, 1], vertical_alignment="center")
         head.markdown(f"#### {run.name}")
+        owner = "" if is_own(run) else f" · {owner_label(run)}'s run"
         head.caption(f"{status_label(run.status)} · {run.config.model.architecture} · "
-                     f"{describe_data(run.config.data)}")
+                     f"{describe_data(run.config.data)}{owner}")
         stop_button(run, action)  # or Resume, for a stopped, interrupted or failed run
         if run.is_active:
             show_progress(run, rows, rundir.latest_batch(run.path))
@@ -460,11 +469,12 @@ SETUP, LIVE = "Set up a run", "Live training"
 st.title("Train", anchor=False)
 st.caption("Pick a network, set how it learns, and start: training runs in the background, so "
            "you can close this tab and come back.")
+current_person()  # a name (or a sign-in) first: runs are launched and shown as that person's
 data_spec = current_data_config()
 shape = show_data(data_spec)
 if st.session_state.pop("train_goto_live", False) or "train_tab" not in st.session_state:
     st.session_state["train_tab"] = LIVE if st.session_state.get("train_run") or any(
-        run.is_active for run in runs.list_runs()) else SETUP
+        run.is_active for run in visible(runs.list_runs())) else SETUP
 setup_tab, live_tab = st.tabs([SETUP, LIVE], key="train_tab", on_change="rerun")
 with setup_tab:
     if setup_tab.open and shape is not None:

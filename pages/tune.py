@@ -25,13 +25,16 @@ from cifarkit.tuneconfig import (
     SearchSpace,
     TuneConfig,
 )
-from ui.actions import perform
+from ui.actions import SEARCH_ACTIONS, perform
 from ui.data import data_line
 from ui.format import status_cells, status_column, status_label
 from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
+from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.nav import nav_link
+from ui.owners import is_own, owner_label, read_only_note, visible
 from ui.state import current_augment_config, current_data_config, focus_run
+from ui.waiting import in_line
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
@@ -180,7 +183,7 @@ def search_form() -> None:
         tune = TuneConfig(name=name, base=base, space=space, **budget)
         if not valid(tune, FIELD_LABELS):
             return
-    launch(lambda: searches.launch_search(tune).search_id, "search", watch_search)
+    launch(lambda by: searches.launch_search(tune, by=by).search_id, "search", watch_search)
 
 
 def watch_search(search_id: str) -> None:
@@ -192,32 +195,15 @@ def watch_search(search_id: str) -> None:
 
 
 def act(action: str, search_id: str) -> None:
-    """Stop, resume or delete a search; the outcome is shown as a toast.
+    """Stop (or cancel), resume or delete a search as the person signed in; the outcome, or the
+    package's refusal, is shown as a toast.
 
-    Only the actions in ACTIONS exist: anything else is an error, never a delete.
+    Only the actions in SEARCH_ACTIONS exist: anything else is an error, never a delete.
     """
-    done, text = perform(ACTIONS, action, search_id)
-    st.toast(text, icon=":material/check_circle:" if done else ":material/info:")
-
-
-def stop_search(search_id: str) -> str:
-    searches.stop_search(search_id)
-    return "Stopping after the current batch; finished trials are kept."
-
-
-def resume_search(search_id: str) -> str:
-    searches.resume_search(search_id)
-    return "Resumed: finished trials are kept, a cut-short trial runs again."
-
-
-def delete_search(search_id: str) -> str:
-    searches.delete_search(search_id)
-    if st.session_state.get("tune_search") == search_id:
+    done, text = perform(SEARCH_ACTIONS, action, search_id)
+    if done and action == "delete" and st.session_state.get("tune_search") == search_id:
         st.session_state.pop("tune_search")
-    return "Deleted the search."
-
-
-ACTIONS = {"stop": stop_search, "resume": resume_search, "delete": delete_search}
+    st.toast(text, icon=":material/check_circle:" if done else ":material/info:")
 
 
 def train_best(search_id: str, trial: int, epochs: int) -> None:
@@ -225,7 +211,7 @@ def train_best(search_id: str, trial: int, epochs: int) -> None:
     try:
         config = searches.trial_run_config(search_id, trial)
         config = config.with_updates(training=replace(config.training, epochs=epochs))
-        run = runs.launch(config)
+        run = runs.launch(config, by=current_person())
     except (ValueError, OSError) as error:
         st.session_state["tune_trained"] = (search_id, None, str(error))
         return
@@ -234,7 +220,17 @@ def train_best(search_id: str, trial: int, epochs: int) -> None:
 
 
 def action_buttons(search: searches.Search, column: Any) -> None:
+    """Stop (Cancel while queued), Resume, Delete; someone else's search says whose it is."""
     with column:
+        note = read_only_note(search)
+        if note:
+            st.caption(f":material/lock: {note}")
+            return
+        if search.status == "queued":
+            st.button("Cancel", key=f"tune_stop_{search.search_id}", icon=":material/cancel:",
+                      on_click=act, args=("stop", search.search_id),
+                      help="Takes the search out of the queue; Resume puts it back in line.")
+            return
         if search.is_active:
             stopping = rundir.stop_requested(search.path)
             st.button("Stopping…" if stopping else "Stop", key=f"tune_stop_{search.search_id}",
@@ -267,6 +263,9 @@ def show_progress(search: searches.Search, progress: dict[str, Any]) -> None:
     st.progress(share, text=f"{finished} of {planned} trials finished{running}")
     if not search.is_active:
         return
+    if search.status == "queued":
+        st.progress(0.0, text=(in_line(search) or "queued: waiting for a free slot").capitalize())
+        return
     if current is None:
         st.progress(0.0, text="Loading the data and starting keras-tuner…")
         return
@@ -285,6 +284,9 @@ def show_outcome(search: searches.Search, progress: dict[str, Any]) -> None:
     elif search.status == "interrupted":
         st.warning("The search process ended without finishing (the computer slept, the server "
                    "restarted or it was killed). Resume continues it.", icon=":material/warning:")
+    elif search.status == "cancelled":
+        st.info("Cancelled while it waited in line: no trial ran. Resume puts it back at the end "
+                "of the line.", icon=":material/cancel:")
     elif search.status == "stopped":
         st.info("The search was stopped. Resume continues it.", icon=":material/stop_circle:")
     if progress["unfinished"]:
@@ -404,9 +406,10 @@ def show_status(search_id: str, polling: bool, finished: int) -> None:
         st.rerun()
     head, actions = st.columns([5, 1], vertical_alignment="center")
     head.markdown(f"#### {search.name}")
+    owner = "" if is_own(search) else f" · {owner_label(search)}'s search"
     head.caption(f"{status_label(search.status)} · {ALGORITHM_NAMES[search.config.algorithm]}"
                  f" · ranked by {search.config.objective.replace('_', ' ')} · "
-                 f"{describe_data(search.config.base.data)}")
+                 f"{describe_data(search.config.base.data)}{owner}")
     action_buttons(search, actions)
     show_progress(search, progress)
     show_outcome(search, progress)
@@ -444,19 +447,24 @@ def pick_search(every: list[searches.Search]) -> searches.Search:
 
     chosen = st.selectbox("Search", list(by_id), key="tune_pick", on_change=remember,
                           format_func=lambda key: search_label(by_id[key]),
-                          help="Every search on this computer, newest first.")
+                          help="Your searches, newest first (and other students' where "
+                          "the teacher shares them).")
     st.session_state["tune_search"] = chosen
     return by_id[chosen]
 
 
 def damaged_searches() -> None:
     """Search folders whose settings cannot be read: listed with the reason, so they can go."""
-    for item in searches.list_damaged():
+    for item in visible(searches.list_damaged()):
         with st.container(border=True):
             text, button = st.columns([5, 1], vertical_alignment="center")
             text.markdown(f"**{item.job_id}** · {status_label(item.status)}")
             text.caption(f"Its settings file cannot be read, so it cannot be shown or resumed: "
                          f"{item.reason}")
+            note = read_only_note(item)
+            if note:
+                button.caption(note)
+                continue
             with button.popover("Delete", icon=":material/delete:"):
                 st.caption("Removes the search folder with all its trials. It cannot be undone.")
                 st.button("Delete this search", key=f"tune_delete_{item.job_id}",
@@ -465,7 +473,7 @@ def damaged_searches() -> None:
 
 def live_panel() -> None:
     damaged_searches()
-    every = searches.list_searches()
+    every = visible(searches.list_searches())
     if not every:
         st.info("No searches yet: set one up in the other tab and press **Start search**.",
                 icon=":material/rocket_launch:")
@@ -488,10 +496,11 @@ with st.expander("What is a hyperparameter search?", icon=":material/help:"):
         "ranks them on validation images. The winner is then trained for longer as a normal "
         "run. Each trial costs a whole (short) training, so keep the ranges and the image cap "
         "small on a laptop.")
+current_person()  # a name (or a sign-in) first: searches are launched and shown as theirs
 data_ok = show_data()
 if st.session_state.pop("tune_goto_live", False) or "tune_tab" not in st.session_state:
     st.session_state["tune_tab"] = LIVE if any(
-        search.is_active for search in searches.list_searches()) else SETUP
+        search.is_active for search in visible(searches.list_searches())) else SETUP
 setup_tab, live_tab = st.tabs([SETUP, LIVE], key="tune_tab", on_change="rerun")
 with setup_tab:
     if setup_tab.open and data_ok:

@@ -8,7 +8,9 @@ from typing import Protocol
 
 import streamlit as st
 
+from cifarkit.classroom import Person
 from cifarkit.config import ConfigError
+from ui.identity import current_person
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 LOG_LINES = 25  # lines of a failed job's log shown
@@ -40,11 +42,12 @@ def valid(config: Validating, labels: Mapping[str, str] | None = None) -> bool:
     return True
 
 
-def launch(start: Callable[[], str], what: str, then: Callable[[str], None]) -> None:
-    """Start a job; `then(job_id)` and a redraw, or the reason it could not start."""
+def launch(start: Callable[[Person], str], what: str, then: Callable[[str], None]) -> None:
+    """Start a job as the person signed in (`start(by)` returns its id); `then(job_id)` and a
+    redraw, or the reason it could not start (a class limit names itself: NotAllowed)."""
     try:
-        job_id = start()
-    except (ValueError, OSError) as error:
+        job_id = start(current_person())
+    except (ValueError, OSError) as error:  # ConfigError, JobError and NotAllowed are ValueErrors
         st.error(f"Could not start the {what}: {error}", icon=":material/error:")
         return
     then(job_id)

@@ -7,6 +7,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from cifarkit import runs
 from ui.format import run_label
+from ui.owners import visible
 from ui.state import SELECTED_RUN
 
 
@@ -21,7 +22,8 @@ def nav_link(page: str, label: str, icon: str | None = None) -> None:
 def pick_run(label: str, key: str, with_predictions: bool = True,
              help: str | None = None) -> runs.Run | None:
     """A selectbox of runs (newest first); an info box and None when there are none."""
-    candidates = [run for run in runs.list_runs() if run.has_predictions or not with_predictions]
+    candidates = [run for run in visible(runs.list_runs())  # the person's, or shared
+                  if run.has_predictions or not with_predictions]
     if not candidates:
         st.info("No finished runs yet. Train one on the **Train** page first.")
         return None

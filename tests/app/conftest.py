@@ -5,6 +5,9 @@ predictions.npz, eval.json and a real, tiny model.keras) under settings.runs_dir
 root conftest points at a per-test folder. Active runs get a live stand-in worker process (a
 sleeping Python whose pid the status records, as jobs._worker_alive requires), killed at
 teardown. `fake_worker` makes jobs.start_worker spawn such stand-ins instead of real training.
+`search_factory` does the same for searches (tune.json, status.json, search.log and keras-tuner's
+keras_tuner/trial_<n>/trial.json, as keras-tuner 1.4 writes it), so every status renders without
+TensorFlow running.
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cifarkit import jobs, rundir, runs, settings
-from cifarkit.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
+from cifarkit import classroom, jobs, queue, rundir, runs, searchdir, searches, settings
+from cifarkit.classroom import Person
+from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig, TrainingConfig
 from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.labels import CIFAR10_LABELS, CIFAR100_COARSE_LABELS, CIFAR100_FINE_TO_COARSE
+from cifarkit.tuneconfig import SearchSpace, TuneConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted", "cancelled")
 # Six CIFAR-100 fine classes from three superclasses (two each), for the coarse toggle.
 CIFAR100_SUBSET = ("maple_tree", "oak_tree", "bus", "train", "bee", "beetle")
 SLEEPER = "import time; time.sleep(60)"
 _POPEN = subprocess.Popen  # the real one, even while fake_worker patches the module
 BASE_TIME = 1_780_000_000.0  # fabricated runs are created one minute apart from here
 CONV_FILTERS = 8  # feature maps of the conv tiny model: enough that each class has its own heatmap
+
+PERSON_KEY = "person"  # ui.state.PERSON: the session key ui.identity keeps the person under
 
 RunFactory = Callable[..., runs.Run]
 
@@ -214,9 +221,11 @@ def fabricate_run(number: int, status: str = "completed", *, name: str | None = 
     info: dict[str, Any] = {"status": status, "created": created, "error": None,
                             "num_classes": num_classes}
     done = {"completed": epochs, "stopped": max(1, epochs - 1), "running": 1,
-            "interrupted": 1, "failed": 1, "queued": 0}[status]
+            "interrupted": 1, "failed": 1, "queued": 0, "cancelled": 0}[status]
     _write_epochs(run_dir, done, rng)
-    if status != "queued":
+    if status == "cancelled":  # a STOP reached it in the device queue: it never started
+        info["note"] = queue.CANCEL_NOTE
+    elif status != "queued":
         info.update(started=created + 1, epochs_run=done, train_seconds=round(2.5 * done, 3),
                     peak_memory_mb=512.0, trainable_params=3073 * num_classes,
                     non_trainable_params=0, weights_mb=round(3073 * num_classes * 4 / 2**20, 4))
@@ -289,7 +298,9 @@ def shown_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, np.ndarray]
 
 @pytest.fixture
 def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    """jobs.start_worker launches a sleeping stand-in instead of training; yields the commands.
+    """jobs.start_worker launches a sleeping stand-in instead of training; yields the worker
+    commands. Patching Popen patches it for everyone: other commands (settings.slots() asking
+    nvidia-smi) run as they are and are not recorded.
 
     The real start_worker code still runs (status queued, pid recorded, log opened), so a test of
     Resume sees on disk exactly what a real resume writes, without TensorFlow in a subprocess.
@@ -298,6 +309,8 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
     started: list[subprocess.Popen] = []
 
     def popen(command: list[str], **kwargs: Any) -> subprocess.Popen:
+        if list(command[1:3]) != ["-m", "cifarkit"]:  # not a worker (nvidia-smi -L, say)
+            return _POPEN(command, **kwargs)
         commands.append(list(command))
         kwargs.pop("env", None)
         process = _POPEN([sys.executable, "-c", SLEEPER, *command[3:]], **kwargs)
@@ -311,14 +324,114 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
         process.wait()
 
 
+# --- fabricated searches (the Tune page's tests and the ownership tests)
+
+SCORES = (0.55, 0.72, 0.61)  # a completed search's trials; trial 1 is the best
+VALUES = ({"base_filters": 16, "blocks": 2, "dropout": 0.1, "learning_rate": 1e-3,
+           "optimizer": "adam", "augmentation": 0.05, "batch_size": 32},
+          {"base_filters": 32, "blocks": 3, "dropout": 0.3, "learning_rate": 3e-3,
+           "optimizer": "sgd", "augmentation": 0.15, "batch_size": 64},
+          {"base_filters": 16, "blocks": 3, "dropout": 0.2, "learning_rate": 2e-4,
+           "optimizer": "adam", "augmentation": 0.0, "batch_size": 64})
+TRACEBACK = "Traceback (most recent call last):\n  File \"x.py\"\nValueError: bad trial"
+
+SearchFactory = Callable[..., searches.Search]
+
+
+def tiny_tune(name: str) -> TuneConfig:
+    base = RunConfig(name=name, data=DataConfig(source="digits", max_train_images=200),
+                     model=ModelConfig(architecture="custom_cnn", weights="none"),
+                     training=TrainingConfig(epochs=4),
+                     callbacks=CallbacksConfig(early_stopping=False))
+    return TuneConfig(name=name, base=base, max_trials=3, epochs_per_trial=2,
+                      space=SearchSpace(base_filters=(16, 32), blocks_min=2, blocks_max=3,
+                                        batch_sizes=(32, 64)))
+
+
+def trial_json(trial: int, status: str, score: float | None = None,
+               message: str | None = None) -> dict[str, Any]:
+    """A trial.json as keras-tuner writes it (metrics observed at step 0 = the one epoch)."""
+    metrics = {} if score is None else {
+        "val_accuracy": {"direction": "max", "observations": [{"value": [score], "step": 0}]},
+        "val_loss": {"direction": "min", "observations": [{"value": [2 - score], "step": 0}]}}
+    return {"trial_id": str(trial), "hyperparameters": {"space": [], "values": VALUES[trial]},
+            "metrics": {"metrics": metrics}, "score": score, "best_step": 0, "status": status,
+            "message": message}
+
+
+# What each search status leaves in keras_tuner/: (trial.json status, score, message) per trial.
+TRIALS = {
+    "queued": [],
+    "cancelled": [],
+    "running": [("COMPLETED", SCORES[0], None), ("RUNNING", None, None)],
+    "completed": [("COMPLETED", score, None) for score in SCORES],
+    "failed": [("COMPLETED", SCORES[0], None), ("FAILED", None, TRACEBACK)],
+    "stopped": [("COMPLETED", SCORES[0], None), ("RUNNING", None, None)],
+    "interrupted": [("COMPLETED", SCORES[0], None), ("RUNNING", None, None)],
+}
+
+
+def fabricate_search(number: int, status: str, sleepers: list[subprocess.Popen]) -> searches.Search:
+    """Search folder number `number` under settings.searches_dir() as its worker leaves it."""
+    path = settings.searches_dir() / f"20260601-12{number:02d}00-random-{number:04x}"
+    path.mkdir(parents=True)
+    tiny_tune(f"search-{status}").save(path / searchdir.TUNE)
+    for trial, (state, score, message) in enumerate(TRIALS[status]):
+        folder = searchdir.project_dir(path) / f"trial_{trial}"
+        folder.mkdir(parents=True)
+        rundir.write_json_atomic(folder / searchdir.TRIAL_FILE,
+                                 trial_json(trial, state, score, message))
+    info: dict[str, Any] = {"status": status, "created": 1_780_000_000.0 + 60 * number,
+                            "error": None, "planned_trials": 3, "trial_epochs": 2}
+    record_worker(info, status, sleepers)
+    if status == "running":
+        rundir.append_metrics(path, {"kind": "batch", "epoch": 1, "step": 3, "steps": 10,
+                                     "seconds": 1.5, "loss": 2.0, "accuracy": 0.3})
+    if status == "failed":
+        info["error"] = "RuntimeError: the sky fell (fabricated)"
+        (path / searchdir.LOG).write_text("loading digits\nRuntimeError: the sky fell\n")
+    if status == "stopped":
+        rundir.request_stop(path)  # a stopped worker leaves its STOP file behind
+    if status == "completed":
+        info.update(best_trial=1, best_score=SCORES[1])
+    return settle(searches.KIND, path, info, status)
+
+
+@pytest.fixture
+def search_factory() -> Iterator[SearchFactory]:
+    """make(status) -> Search; stand-in workers of active searches are killed at teardown."""
+    sleepers: list[subprocess.Popen] = []
+    counter = itertools.count()
+    yield lambda status="completed": fabricate_search(next(counter), status, sleepers)
+    for process in sleepers:
+        process.kill()
+        process.wait()
+
+
 def open_page(page: str, timeout: float = 60, **session: object) -> Any:
-    """Run a page under AppTest with the given session state and check it rendered cleanly."""
+    """Run a page under AppTest with the given session state and check it rendered cleanly.
+    The page is opened as page_person() unless `person=` names someone else (None: nobody yet)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(page, default_timeout=timeout)
+    session.setdefault(PERSON_KEY, page_person())
     for key, value in session.items():
-        at.session_state[key] = value
+        if value is not None:
+            at.session_state[key] = value
     return rerun(at)
+
+
+def page_person() -> Person:
+    """Who opens a page in a page test unless it says otherwise (pages ask for a name first):
+    the person the Python API acts as, so jobs a test makes without `by=` are theirs, and
+    fabricated jobs (no owner recorded) are anyone's."""
+    return classroom.local_person()
+
+
+def give_to(kind: jobs.JobKind, job: Any, person: Person) -> Any:
+    """Make a fabricated job `person`'s, as jobs.create records its owner in status.json."""
+    rundir.update_status(job.path, owner=person.key, owner_name=person.name)
+    return jobs.load(kind, job.path)
 
 
 def open_with_runs(page: str, key: str, picked: Sequence[runs.Run]) -> Any:

@@ -77,9 +77,9 @@ def test_table_fits_the_page_with_a_column_picker(run_factory) -> None:
     run_factory("completed")
     at = open_page(PAGE)
     frame = at.dataframe[0].proto
-    shown = ["name", "model", "data", "status", "accuracy", "top5_accuracy", "train_seconds",
-             "epochs", "max_epochs", "error"]
-    assert list(frame.column_order) == shown  # 10 of the 19 columns: no cut-off at the right
+    shown = ["name", "model", "data", "status", "queue", "accuracy", "top5_accuracy",
+             "train_seconds", "epochs", "max_epochs", "error"]
+    assert list(frame.column_order) == shown  # 11 of the 21 columns: no cut-off at the right
     config = json.loads(frame.columns)
     assert config["name"]["pinned"] is True
     status = config["status"]["type_config"]
@@ -96,7 +96,7 @@ def test_csv_export_holds_the_table(run_factory, downloads) -> None:
     made = [run_factory("completed"), run_factory("failed"), run_factory("stopped")]
     open_page(PAGE)
     exported = pd.read_csv(io.StringIO(downloads["Download table (CSV)"]))
-    assert list(exported.columns) == list(compare.TABLE_COLUMNS)
+    assert list(exported.columns) == [*compare.TABLE_COLUMNS, "queue", "owner"]
     exported = exported.set_index("run_id")
     for run in made:
         row = exported.loc[run.run_id]

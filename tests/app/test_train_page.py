@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from cifarkit import rundir, runs, settings
 from cifarkit.config import DataConfig, ModelConfig, RunConfig
 from cifarkit.models.summary import describe
-from tests.app.conftest import STATUSES, chart_spec, open_page, page_path, rerun
+from tests.app.conftest import STATUSES, chart_spec, open_page, page_path, page_person, rerun
 
 PAGE = page_path("pages/train.py")
 SETUP, LIVE = "Set up a run", "Live training"
@@ -83,6 +83,8 @@ def test_invalid_settings_are_refused_with_the_field_and_nothing_starts(fake_wor
     assert launched.config.optimizer.schedule == "cosine"
     assert not launched.config.callbacks.reduce_lr
     assert len(fake_worker) == 1 and str(launched.path.resolve()) in fake_worker[0]
+    person = page_person()  # launched as the person signed in on the page
+    assert (launched.info["owner"], launched.info["owner_name"]) == (person.key, person.name)
 
 
 def test_live_panel_shows_runs_of_every_status(run_factory) -> None:
@@ -90,7 +92,7 @@ def test_live_panel_shows_runs_of_every_status(run_factory) -> None:
     at = open_train()
     assert at.session_state["train_tab"] == LIVE  # runs are active: the page opens on them
     shown = texts(at.markdown)
-    for status in ("queued", "running", "interrupted"):  # both active ones, and the newest
+    for status in ("queued", "running", "cancelled"):  # both active ones, and the newest
         assert f"#### run-{status}" in shown
     assert {button.key for button in at.button} >= {
         f"train_stop_{made['queued'].run_id}", f"train_stop_{made['running'].run_id}"}
@@ -100,7 +102,8 @@ def test_live_panel_shows_runs_of_every_status(run_factory) -> None:
         "failed": lambda: "the sky fell" in at.error[0].value,
         "interrupted": lambda: "Resume continues from its last saved epoch" in at.warning[0].value,
         "running": lambda: at.get("progress")[0].proto.text == "Epoch 2 of 3",
-        "queued": lambda: "Loading the data" in at.get("progress")[1].proto.text,
+        "queued": lambda: at.get("progress")[0].proto.text == "Queued: waiting for a free slot",
+        "cancelled": lambda: "Cancelled while it waited in line" in at.info[0].value,
     }
     for status, check in checks.items():
         at.session_state["selected_run"] = made[status].run_id

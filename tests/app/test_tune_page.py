@@ -8,115 +8,32 @@ writes), so every status renders without TensorFlow running.
 
 from __future__ import annotations
 
-import itertools
 import json
-import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import advice, rundir, runs, searchdir, searches, settings
-from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig, TrainingConfig
-from cifarkit.tuneconfig import SearchSpace, TuneConfig
+from cifarkit import advice, rundir, runs, searchdir, searches
+from cifarkit.config import DataConfig
 from tests.app.conftest import (
+    SCORES,
     STATUSES,
     chart_spec,
     open_page,
     page_path,
-    record_worker,
+    page_person,
     rerun,
-    settle,
+    trial_json,
 )
 
 PAGE = page_path("pages/tune.py")
 SETUP, LIVE = "Set up a search", "Searches"
-SCORES = (0.55, 0.72, 0.61)  # a completed search's trials; trial 1 is the best
-VALUES = ({"base_filters": 16, "blocks": 2, "dropout": 0.1, "learning_rate": 1e-3,
-           "optimizer": "adam", "augmentation": 0.05, "batch_size": 32},
-          {"base_filters": 32, "blocks": 3, "dropout": 0.3, "learning_rate": 3e-3,
-           "optimizer": "sgd", "augmentation": 0.15, "batch_size": 64},
-          {"base_filters": 16, "blocks": 3, "dropout": 0.2, "learning_rate": 2e-4,
-           "optimizer": "adam", "augmentation": 0.0, "batch_size": 64})
-TRACEBACK = "Traceback (most recent call last):\n  File \"x.py\"\nValueError: bad trial"
-
-SearchFactory = Callable[..., searches.Search]
 
 
 @pytest.fixture(autouse=True)
 def _own_searches_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CIFARKIT_SEARCHES_DIR", str(tmp_path / "searches"))
-
-
-def tiny_tune(name: str) -> TuneConfig:
-    base = RunConfig(name=name, data=DataConfig(source="digits", max_train_images=200),
-                     model=ModelConfig(architecture="custom_cnn", weights="none"),
-                     training=TrainingConfig(epochs=4),
-                     callbacks=CallbacksConfig(early_stopping=False))
-    return TuneConfig(name=name, base=base, max_trials=3, epochs_per_trial=2,
-                      space=SearchSpace(base_filters=(16, 32), blocks_min=2, blocks_max=3,
-                                        batch_sizes=(32, 64)))
-
-
-def trial_json(trial: int, status: str, score: float | None = None,
-               message: str | None = None) -> dict[str, Any]:
-    """A trial.json as keras-tuner writes it (metrics observed at step 0 = the one epoch)."""
-    metrics = {} if score is None else {
-        "val_accuracy": {"direction": "max", "observations": [{"value": [score], "step": 0}]},
-        "val_loss": {"direction": "min", "observations": [{"value": [2 - score], "step": 0}]}}
-    return {"trial_id": str(trial), "hyperparameters": {"space": [], "values": VALUES[trial]},
-            "metrics": {"metrics": metrics}, "score": score, "best_step": 0, "status": status,
-            "message": message}
-
-
-# What each search status leaves in keras_tuner/: (trial.json status, score, message) per trial.
-TRIALS = {
-    "queued": [],
-    "running": [("COMPLETED", SCORES[0], None), ("RUNNING", None, None)],
-    "completed": [("COMPLETED", score, None) for score in SCORES],
-    "failed": [("COMPLETED", SCORES[0], None), ("FAILED", None, TRACEBACK)],
-    "stopped": [("COMPLETED", SCORES[0], None), ("RUNNING", None, None)],
-    "interrupted": [("COMPLETED", SCORES[0], None), ("RUNNING", None, None)],
-}
-
-
-def fabricate_search(number: int, status: str, sleepers: list[subprocess.Popen]) -> searches.Search:
-    """Search folder number `number` under settings.searches_dir() as its worker leaves it."""
-    path = settings.searches_dir() / f"20260601-12{number:02d}00-random-{number:04x}"
-    path.mkdir(parents=True)
-    tiny_tune(f"search-{status}").save(path / searchdir.TUNE)
-    for trial, (state, score, message) in enumerate(TRIALS[status]):
-        folder = searchdir.project_dir(path) / f"trial_{trial}"
-        folder.mkdir(parents=True)
-        rundir.write_json_atomic(folder / searchdir.TRIAL_FILE,
-                                 trial_json(trial, state, score, message))
-    info: dict[str, Any] = {"status": status, "created": 1_780_000_000.0 + 60 * number,
-                            "error": None, "planned_trials": 3, "trial_epochs": 2}
-    record_worker(info, status, sleepers)
-    if status == "running":
-        rundir.append_metrics(path, {"kind": "batch", "epoch": 1, "step": 3, "steps": 10,
-                                     "seconds": 1.5, "loss": 2.0, "accuracy": 0.3})
-    if status == "failed":
-        info["error"] = "RuntimeError: the sky fell (fabricated)"
-        (path / searchdir.LOG).write_text("loading digits\nRuntimeError: the sky fell\n")
-    if status == "stopped":
-        rundir.request_stop(path)  # a stopped worker leaves its STOP file behind
-    if status == "completed":
-        info.update(best_trial=1, best_score=SCORES[1])
-    return settle(searches.KIND, path, info, status)
-
-
-@pytest.fixture
-def search_factory() -> Iterator[SearchFactory]:
-    """make(status) -> Search; stand-in workers of active searches are killed at teardown."""
-    sleepers: list[subprocess.Popen] = []
-    counter = itertools.count()
-    yield lambda status="completed": fabricate_search(next(counter), status, sleepers)
-    for process in sleepers:
-        process.kill()
-        process.wait()
 
 
 def open_tune(**session: object) -> AppTest:
@@ -180,7 +97,8 @@ def test_form_errors_name_the_field_and_launch_nothing(fake_worker) -> None:
     assert len(fake_worker) == 1 and str(search.path.resolve()) in fake_worker[0]
     assert at.session_state["tune_tab"] == LIVE
     assert "#### my search" in texts(at.markdown)
-    assert "Loading the data" in bars(at)[-1]
+    assert bars(at)[-1] == "Queued, 1st in line, starting"  # in the device queue, slot free
+    assert search.info["owner"] == page_person().key  # launched as the person on the page
 
 
 def test_searches_of_every_status_are_shown(search_factory) -> None:
@@ -189,7 +107,8 @@ def test_searches_of_every_status_are_shown(search_factory) -> None:
     assert at.session_state["tune_tab"] == LIVE  # a search is active: the page opens on it
     assert "#### search-running" in texts(at.markdown)  # the newest active one
     checks = {
-        "queued": lambda: "Loading the data" in bars(at)[1],
+        "queued": lambda: bars(at) == ["0 of 3 trials finished",
+                                     "Queued: waiting for a free slot"],  # no ticket: no place
         "running": lambda: bars(at) == ["1 of 3 trials finished · trial 1 running",
                                       "Epoch 1 of 2 · batch 3 of 10"],
         "completed": lambda: bars(at) == ["3 of 3 trials finished"],
@@ -199,6 +118,8 @@ def test_searches_of_every_status_are_shown(search_factory) -> None:
         "stopped": lambda: "was stopped" in at.info[0].value
         and "Cut short, not scored: trial 1" in texts(at.caption),
         "interrupted": lambda: "ended without finishing" in at.warning[0].value,
+        "cancelled": lambda: "Cancelled while it waited in line: no trial ran." in at.info[
+            0].value,
     }
     for status, check in checks.items():
         search = made[status]

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from cifarkit import atomicfile, cli, jobs, rundir, runs, searchdir, searches, settings
 from cifarkit.config import RunConfig
 from cifarkit.tuneconfig import TuneConfig
-from tests.app.conftest import assert_clean, open_page, page_path, rerun
+from tests.app.conftest import PERSON_KEY, assert_clean, open_page, page_path, page_person, rerun
 
 RUNS_PAGE = page_path("pages/runs.py")
 TUNE_PAGE = page_path("pages/tune.py")
@@ -405,6 +405,7 @@ def _unknown_tune_action() -> None:
 def test_an_unknown_runs_action_is_an_error_not_a_delete(run_factory) -> None:
     run = run_factory("completed")
     at = AppTest.from_function(_unknown_runs_action, default_timeout=60)
+    at.session_state[PERSON_KEY] = page_person()  # pages ask for a name first
     at.session_state["target"] = run.run_id
     at.run()
     assert_clean(at)
@@ -415,6 +416,7 @@ def test_an_unknown_runs_action_is_an_error_not_a_delete(run_factory) -> None:
 def test_an_unknown_tune_action_is_an_error_not_a_delete() -> None:
     path = searches.create_search(TuneConfig())
     at = AppTest.from_function(_unknown_tune_action, default_timeout=120)
+    at.session_state[PERSON_KEY] = page_person()  # pages ask for a name first
     at.session_state["target"] = path.name
     at.session_state["tune_tab"] = "Searches"
     at.run()

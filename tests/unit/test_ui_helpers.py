@@ -60,22 +60,25 @@ def test_unknown_export_kind_is_refused_before_any_file_is_read(tmp_path: Path) 
 
 
 def test_actions_run_from_their_table_and_an_unknown_one_deletes_nothing(tmp_path: Path) -> None:
+    from cifarkit.classroom import Person
     from cifarkit.jobs import RunError
     from ui.actions import perform
 
     kept = tmp_path / "job"
     kept.mkdir()
 
-    def delete(job_id: str) -> str:
+    def delete(job_id: str, by: Person) -> str:
         kept.rmdir()
-        return f"Deleted {job_id}."
+        return f"{by.name} deleted {job_id}."
 
-    def stop(job_id: str) -> str:
+    def stop(job_id: str, by: Person) -> str:
         raise RunError(f"{job_id} is not running")
 
     actions = {"delete": delete, "stop": stop}
-    assert perform(actions, "frobnicate", "r1") == (False, "unknown action 'frobnicate'")
+    someone = Person("someone", "Sam")
+    assert perform(actions, "frobnicate", "r1", by=someone) == (
+        False, "unknown action 'frobnicate'")
     assert kept.is_dir()
-    assert perform(actions, "stop", "r1") == (False, "r1 is not running")
-    assert perform(actions, "delete", "r1") == (True, "Deleted r1.")
+    assert perform(actions, "stop", "r1", by=someone) == (False, "r1 is not running")
+    assert perform(actions, "delete", "r1", by=someone) == (True, "Sam deleted r1.")
     assert not kept.exists()

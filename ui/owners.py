@@ -1,0 +1,54 @@
+"""Whose jobs this browser session sees and may act on: the one filter every page uses.
+
+The package decides (cifarkit.classroom.may_see / may_act) and enforces it again in the
+lifecycle verbs; this module only asks it for the person signed in here, so a page never shows
+another student's job unless the class allows it, nor offers buttons the package would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
+
+from cifarkit import classroom
+from ui.identity import current_person
+
+
+class HasStatus(Protocol):
+    info: dict[str, Any]  # status.json: owner and owner_name are recorded there at create
+
+
+Job = TypeVar("Job", bound=HasStatus)
+
+
+def visible(jobs: Iterable[Job]) -> list[Job]:
+    """The jobs the person may see, in their order: their own, plus others' when the teacher
+    lets students see each other's (or the person is a teacher)."""
+    person = current_person()
+    return [job for job in jobs if classroom.may_see(person, job.info)]
+
+
+def may_act(job: HasStatus) -> bool:
+    """True when the person may stop, resume or delete the job (its owner, or a teacher)."""
+    return classroom.may_act(current_person(), job.info)
+
+
+def is_own(job: HasStatus) -> bool:
+    """True for the person's own job, and for one made before jobs had owners."""
+    owner = job.info.get("owner")
+    return owner is None or owner == current_person().key
+
+
+def owner_label(job: HasStatus) -> str:
+    """Who a job belongs to, as a table cell: "you", the owner's name, or "–" (no owner)."""
+    if job.info.get("owner") is None:
+        return "–"
+    return "you" if is_own(job) else str(job.info.get("owner_name") or job.info["owner"])
+
+
+def read_only_note(job: HasStatus) -> str | None:
+    """"belongs to Alice · read-only" where the person may look but not act; None where they
+    may act."""
+    if may_act(job):
+        return None
+    return f"belongs to {owner_label(job)} · read-only"
