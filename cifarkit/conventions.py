@@ -46,11 +46,11 @@ class Convention:
         return fields
 
 
-# The table: key -> convention. Scored in this order on import (the first wins a tie).
+# The table: key -> convention, in the order ties are settled (see compare).
 CONVENTIONS: dict[str, Convention] = {c.key: c for c in (
-    Convention("0-1", "0…1 (pixels / 255)", mode="scale"),
     Convention("0-255", "0…255 (raw pixels; the model rescales itself, e.g. a Rescaling "
                "layer, EfficientNet, ConvNeXt)", mode="none"),
+    Convention("0-1", "0…1 (pixels / 255)", mode="scale"),
     Convention("-1-1", "−1…1 (pixels / 127.5 − 1; Keras 'tf' mode: MobileNet, Inception, "
                "Xception, Teachable Machine)", mode="tf"),
     Convention("torch", "ImageNet mean/std on 0…1 (Keras 'torch' mode: DenseNet, PyTorch "
@@ -121,8 +121,19 @@ class Comparison:
 
     scores: dict[str, float]  # key -> accuracy, in CONVENTIONS order
     images: int
-    best: str
-    clear: bool  # best leads the runner-up by more than chance would explain
+    best: str  # the highest score (the first in table order on a tie)
+    tied: tuple[str, ...]  # best and every other that best does not clearly beat, table order
+    above_chance: bool  # best clearly beats a constant guess (an untrained model does not)
+
+    @property
+    def clear(self) -> bool:
+        """Best beats every other (and chance) by more than noise would explain."""
+        return self.above_chance and self.tied == (self.best,)
+
+    @property
+    def pick(self) -> str:
+        """What AUTO uses: the first tied in table order; raw pixels for a model at chance."""
+        return self.tied[0] if self.above_chance else RAW
 
     def text(self) -> str:
         """'0…1: 27 %, 0…255: 17 %, −1…1: 12 %', best first."""
@@ -132,16 +143,20 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         return {"scores": self.scores, "images": self.images, "best": self.best,
-                "clear": self.clear}
+                "tied": list(self.tied), "above_chance": self.above_chance,
+                "clear": self.clear, "pick": self.pick, "text": self.text()}
 
 
 def compare(correct: Mapping[str, Sequence[bool]], chance: float = 0.0) -> Comparison:
-    """Which convention is clearly best, from per-image right/wrong under each.
+    """Which convention is best, how clearly, and which one to use, from per-image right/wrong
+    under each (in table order).
 
-    Clearly: the leader beats the runner-up by MIN_MARGIN and by twice the noise of a paired
-    comparison (McNemar: images right under exactly one of the two), and beats chance (the
-    share a constant guess gets) the same way, so a few hundred images suffice and an
-    untrained model, or two near-equal scales, is reported as unclear.
+    Clearly: a lead of MIN_MARGIN and of twice the noise of a paired comparison (McNemar:
+    images right under exactly one of the two). Conventions the best does not clearly beat
+    score the same for all a few hundred images can tell, so the first of them in table order
+    is used: raw pixels before any rescaling (nothing changed unless it clearly pays), the
+    common scales before the rarer ones. A best no clearly better than chance (an untrained
+    model) leaves raw pixels too.
     """
     if not correct:
         raise ValueError("no conventions to compare")
@@ -150,14 +165,15 @@ def compare(correct: Mapping[str, Sequence[bool]], chance: float = 0.0) -> Compa
     if count == 0 or any(len(values) != count for values in flags.values()):
         raise ValueError("every convention must be scored on the same, non-empty images")
     scores = {key: sum(values) / count for key, values in flags.items()}
-    ranked = sorted(scores, key=lambda key: -scores[key])  # stable: table order breaks ties
-    best = ranked[0]
+    best = max(scores, key=lambda key: scores[key])  # the first of equal scores
+
+    def beaten(other: str) -> bool:  # does best clearly beat other?
+        discordant = sum(a != b for a, b in zip(flags[best], flags[other], strict=True))
+        lead = scores[best] - scores[other]
+        return lead >= MIN_MARGIN and lead * count >= 2 * math.sqrt(discordant)
+
     chance = float(chance)
-    noise = 2 * math.sqrt(chance * (1 - chance) / count)
-    clear = scores[best] - chance >= MIN_MARGIN + noise
-    if len(ranked) > 1:
-        runner = ranked[1]
-        discordant = sum(a != b for a, b in zip(flags[best], flags[runner], strict=True))
-        lead = scores[best] - scores[runner]
-        clear = clear and lead >= MIN_MARGIN and lead * count >= 2 * math.sqrt(discordant)
-    return Comparison(scores, count, best, bool(clear))
+    above_chance = scores[best] - chance >= MIN_MARGIN + 2 * math.sqrt(
+        chance * (1 - chance) / count)
+    tied = tuple(key for key in scores if key == best or not beaten(key))
+    return Comparison(scores, count, best, tied, above_chance)

@@ -88,8 +88,7 @@ def import_model(data: bytes | str | Path, class_names: Sequence[str] | None, na
     config = _run_config(name or model.name, data_config, model)
     return _write_run(model, predictions, config, root, by,
                       {"input_convention": chosen.to_json(),
-                       "convention_comparison": {**comparison.to_json(),
-                                                 "text": comparison.text()}})
+                       "convention_comparison": comparison.to_json()})
 
 
 def read_labels(text: str) -> list[str]:
@@ -109,8 +108,8 @@ def choose_convention(model: keras.Model, images: np.ndarray, labels: np.ndarray
                       sample: int = conventions.SAMPLE) -> tuple[Convention, Comparison]:
     """The convention to use and how each candidate scored on the same sample of images.
 
-    labels are in the model's class order. AUTO takes the clearly best, else raw pixels (a
-    model at chance, or one that rescales itself, is left as it is). A convention chosen by the
+    labels are in the model's class order. AUTO takes Comparison.pick (the best, or on a
+    tie the first in table order; raw pixels for a model at chance). A convention chosen by the
     user is scored too and used even when another scores better: the comparison shows it.
     """
     chosen = None if choice == conventions.AUTO else (
@@ -123,9 +122,7 @@ def choose_convention(model: keras.Model, images: np.ndarray, labels: np.ndarray
                                           images[keep]).argmax(axis=1) == labels[keep]
                for key, candidate in candidates.items()}
     comparison = conventions.compare(correct, np.bincount(labels[keep]).max() / len(keep))
-    if chosen is None:  # no clear winner: raw pixels, what the file gets without cifarkit
-        chosen = candidates[comparison.best if comparison.clear else conventions.RAW]
-    return chosen, comparison
+    return chosen or candidates[comparison.pick], comparison
 
 
 def _sample(count: int, size: int) -> np.ndarray:
