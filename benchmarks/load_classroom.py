@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import importlib.util
 import json
 import os
 import platform
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import loadstats, procs
 from benchmarks.stclient import PageSession
-from cifarkit import rundir, runs, settings
+from cifarkit import classroom, rundir, runs, settings
 from cifarkit.config import (
     CallbacksConfig,
     DataConfig,
@@ -52,15 +51,15 @@ from cifarkit.config import (
 from tests.e2e.conftest import AppServer  # the suite's way to start the app
 
 MAX_SESSIONS = 30  # a class; more would measure this script more than the server
-WATCH_EVERY_S = 2.0  # the Train page's live panel: st.fragment(run_every=2)
 SAMPLE_EVERY_S = 0.5  # memory and job statuses
 TEARDOWN_S = 20.0  # kept back from --max-seconds to stop everything
 MIN_AVAILABLE = 0.10  # stop the test when less than this share of the memory is left
 # Every folder the app and the workers write, inside the test's own folder (never the class's).
 FOLDERS = {"CIFARKIT_RUNS_DIR": "runs", "CIFARKIT_SEARCHES_DIR": "searches",
            "CIFARKIT_UPLOADS_DIR": "uploads", "CIFARKIT_QUEUE_DIR": "queue",
-           "CIFARKIT_CLASSROOM_FILE": "class/classroom.json"}
-WRITTEN = ("runs_dir", "searches_dir", "uploads_dir", "queue_dir", "classroom_file")
+           "CIFARKIT_CLASS_DIR": "class"}
+WRITTEN = ("runs_dir", "searches_dir", "uploads_dir", "queue_dir", "class_dir", "people_dir",
+           "classroom_file")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,6 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="digits upscaled to this size: long enough batches to time")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--own-runs-only", action="store_true",
+                        help="the class default: each student sees only their own run, so a "
+                        "tab stops polling once that run has ended (default: the teacher lets "
+                        "students see every run, and all N tabs watch until the last ends)")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be 1 to {MAX_SESSIONS}, got {args.sessions}")
@@ -98,33 +101,27 @@ def isolate(folder: Path) -> None:
     for variable, name in FOLDERS.items():
         os.environ[variable] = str(folder / name)
     for name in WRITTEN:
-        where = getattr(settings, name, None)
-        if where is not None and not Path(where()).resolve().is_relative_to(folder.resolve()):
+        where = getattr(settings, name)
+        if not Path(where()).resolve().is_relative_to(folder.resolve()):
             raise SystemExit(f"error: settings.{name}() is {where()}, outside the test's "
                              f"folder {folder}: refusing to write there")
 
 
-def has_queue() -> bool:
-    """Whether cifarkit queues workers for a slot; without it this script launches one run at a
-    time itself, so a class's thirty workers never load TensorFlow at once."""
-    return importlib.util.find_spec("cifarkit.queue") is not None
+def open_class(see_others: bool) -> None:
+    """The class settings a teacher would choose: whether students see each other's runs."""
+    teacher = classroom.Person("load-test-teacher", "Teacher", teacher=True)
+    classroom.set_class_rules(teacher, students_see_others=see_others)
 
 
-def enrol(index: int) -> tuple[Any, str]:
-    """Student `index` of the class: (their Person, the key the app keeps in `?me=`), or
-    (None, "") where cifarkit has no classroom yet."""
-    if importlib.util.find_spec("cifarkit.classroom") is None:
-        return None, ""
-    from cifarkit import classroom
-
-    person = classroom.register(f"Student {index:02d}")
-    return person, person.key
+def enrol(index: int) -> classroom.Person:
+    """Student `index` of the class, by a typed name (the app keeps its key in `?me=`)."""
+    return classroom.register(f"Student {index:02d}")
 
 
-def launch(config: RunConfig, person: Any) -> str:
-    """A run launched through the package as `person` (None: whoever runs this script)."""
-    run = runs.launch(config) if person is None else runs.launch(config, by=person)
-    return run.run_id
+def launch(config: RunConfig, person: classroom.Person | None) -> str:
+    """A run launched through the package as `person` (None: whoever runs this script); its
+    worker waits in cifarkit's device queue until a slot is free."""
+    return runs.launch(config, by=person).run_id
 
 
 @dataclass
@@ -138,9 +135,8 @@ class Samples:
     max_running: int = 0
     max_queued: int = 0
     low_memory: str | None = None
-    clock_zero: dict[str, float] = field(default_factory=dict)  # run id -> wall time of its
-    # training clock's zero, so that its batch rows can be placed in time
-
+    # run id -> wall time of its training clock's zero, to place its batch rows in time
+    clock_zero: dict[str, float] = field(default_factory=dict)
 
     def take(self, folder: Path, server_pid: int) -> None:
         used, total = procs.machine_memory_mb()
@@ -171,11 +167,12 @@ class LoadTest:
     students: list[str] = field(default_factory=list)  # the students' runs
     tabs: list[PageSession] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "clients": 0.0})
-    window: tuple[float, float] = (0.0, 0.0)  # wall times all N tabs were watching
+    window: tuple[float, float] = (0.0, 0.0)  # wall times all N tabs were polling
+    opened: float = 0.0  # wall time the students launched and opened the page
     capped: bool = False
 
     def page_query(self, key: str) -> str:
-        return urllib.parse.urlencode({"me": key} if key else {})
+        return urllib.parse.urlencode({"me": key})
 
     async def until_ended(self, run_ids: list[str]) -> None:
         while any(runs.load(run_id).is_active for run_id in run_ids):
@@ -194,36 +191,34 @@ class LoadTest:
         await self.until_ended([run_id])
 
     async def watched_runs(self) -> None:
-        """The students launch their runs and open Train, whose live panel every tab reruns
-        until all N runs have ended. Without a queue in cifarkit, the next student launches
-        only when the previous run has ended."""
+        """The students launch their runs (all queue at once) and open Train, whose live panel
+        every tab reruns until all N runs have ended (or, with --own-runs-only, until its own
+        has)."""
+        open_class(see_others=not self.args.own_runs_only)
+        self.opened = time.time()
         people = [enrol(index + 1) for index in range(self.args.sessions)]
-        waiting = [] if has_queue() else people[1:]
-        for person, _ in people[:len(people) - len(waiting)]:
+        for person in people:
             self.launch_student(person)
-        self.tabs = [PageSession(self.server.url, "train", self.page_query(key))
-                     for _, key in people]
+        self.tabs = [PageSession(self.server.url, "train", self.page_query(person.key))
+                     for person in people]
         await asyncio.gather(*(tab.open() for tab in self.tabs))
         await asyncio.gather(*(tab.rerun() for tab in self.tabs))  # the class opens the page
         stop = asyncio.Event()
-        watching = [asyncio.create_task(tab.watch(WATCH_EVERY_S, stop)) for tab in self.tabs]
+        watching = [asyncio.create_task(tab.watch(stop)) for tab in self.tabs]
         before = self._cpu_now()
         try:
-            for person, _ in waiting:
-                await self.until_ended(self.students[-1:])
-                self.launch_student(person)
             await self.until_ended(self.students)
         finally:
             after = self._cpu_now()
-            self.window = (before["time"], after["time"])
             seconds = max(after["wall"] - before["wall"], 1e-9)
             self.cpu = {name: (after[name] - before[name]) / seconds
                         for name in ("server", "clients")}
             stop.set()
             await asyncio.gather(*watching, return_exceptions=True)
             await asyncio.gather(*(tab.close() for tab in self.tabs), return_exceptions=True)
+            self.window = all_watching(self.tabs)
 
-    def launch_student(self, person: Any) -> None:
+    def launch_student(self, person: classroom.Person) -> None:
         name = f"student-{len(self.students) + 1:02d}"
         self.students.append(launch(tiny_config(self.args, name), person))
 
@@ -263,6 +258,15 @@ class LoadTest:
             await sampler
 
 
+def all_watching(tabs: list[PageSession]) -> tuple[float, float]:
+    """The wall times between which every tab was polling its live panel (empty if some
+    never did)."""
+    spans = [tab.watching() for tab in tabs]
+    if not spans or None in spans:
+        return (0.0, 0.0)
+    return max(span[0] for span in spans), min(span[1] for span in spans)
+
+
 def run_speeds(run_ids: list[str], test: LoadTest, window: tuple[float, float]
                ) -> list[dict[str, Any]]:
     """Each run's final status and its steady training speed while `window` (wall times)."""
@@ -296,7 +300,10 @@ def summarise(test: LoadTest, wall: float) -> dict[str, Any]:
                     for kind in ("page", "fragment")},
         "reruns": len(reruns), "failed_reruns": sum(not rerun.ok for rerun in reruns),
         "rerun_errors": dict(failures),
-        "throughput": {"quiet": quiet_rate, "quiet_runs": sum(bool(r["seconds"]) for r in quiet),
+        "tabs": [[[rerun.kind, round(rerun.sent - test.opened, 2), round(rerun.seconds, 3)]
+                  for rerun in tab.reruns] for tab in test.tabs],  # t=0: the class launched
+        "all_watching_s": [round(edge - test.opened, 2) for edge in test.window],
+        "throughput": {"quiet": quiet_rate, "quiet_each": [r["images_per_second"] for r in quiet],
                        "watched": watched_rate,
                        "watched_runs": sum(bool(row["seconds"]) for row in watched),
                        "drop": loadstats.drop(quiet_rate, watched_rate)},
@@ -312,9 +319,8 @@ def summarise(test: LoadTest, wall: float) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    slots = getattr(settings, "slots", None)
     return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "slots": slots() if slots else None, "queue": has_queue()}
+            "slots": settings.slots()}
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
@@ -328,7 +334,7 @@ def verdict(result: dict[str, Any]) -> list[str]:
     if jobs["launched"] < result["sessions"] or jobs["completed"] < jobs["launched"]:
         problems.append(f"{jobs['completed']} of {result['sessions']} student runs completed")
     slots = result["machine"]["slots"]
-    if slots and jobs["max_running"] > slots:
+    if jobs["max_running"] > slots:
         problems.append(f"{jobs['max_running']} runs trained at once on {slots} slot(s)")
     if result["failed_reruns"]:
         problems.append(f"{result['failed_reruns']} reruns failed: {result['rerun_errors']}")

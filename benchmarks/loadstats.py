@@ -79,8 +79,8 @@ def _latency_cell(summary: dict[str, Any]) -> str:
     return f"{_seconds(summary['median'])} / {_seconds(summary['p95'])} (n={summary['n']:,})"
 
 
-def _rate_cell(rate: float | None, runs: int) -> str:
-    return "–" if rate is None else f"{rate:,.0f} ({runs} runs)"
+def _rate_cell(rate: float | None, detail: str) -> str:
+    return "–" if rate is None else f"{rate:,.0f} ({detail})"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -91,14 +91,16 @@ def table(result: dict[str, Any]) -> str:
     change_cell = "–" if change is None else f"{change:.1%} (target < 10 %)"
     memory = result["memory"]
     cpu = result["cpu"]
+    speed = result["throughput"]
+    each = ", ".join("–" if rate is None else f"{rate:,.0f}" for rate in speed["quiet_each"])
     rows = [
         ("page load, median / p95", _latency_cell(result["latency"]["page"])),
         ("live update, median / p95", _latency_cell(result["latency"]["fragment"])),
         ("reruns that failed", f"{result['failed_reruns']} of {result['reruns']:,}"),
         ("training images/s, nobody watching",
-         _rate_cell(result["throughput"]["quiet"], result["throughput"]["quiet_runs"])),
-        (f"training images/s, {watched} watching",
-         _rate_cell(result["throughput"]["watched"], result["throughput"]["watched_runs"])),
+         _rate_cell(speed["quiet"], f"runs before and after: {each}")),
+        (f"training images/s, all {watched} tabs polling",
+         _rate_cell(speed["watched"], f"{speed['watched_runs']} runs")),
         ("throughput drop", change_cell),
         ("student runs completed",
          f"{jobs['completed']} of {jobs['launched']} (at most {jobs['max_running']} running "

@@ -11,6 +11,7 @@ times each rerun.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -108,10 +109,8 @@ class PageSession:
         if self._socket is not None:
             await self._socket.close()
 
-    async def rerun(self) -> Rerun:
-        """The live fragment if the page has one (as the browser's timer does), else the page."""
-        fragment_id = next(iter(self.tracker.fragments), None)
-        kind = "fragment" if fragment_id else "page"
+    async def rerun(self, fragment_id: str | None = None) -> Rerun:
+        """The whole page, or one fragment of it (as the browser's timer asks for a live one)."""
         self.tracker.errors = []
         sent, start = time.time(), time.perf_counter()
         await self._socket.send(rerun_request(self.tracker, self.page, self.query, fragment_id))
@@ -119,7 +118,8 @@ class PageSession:
             await asyncio.wait_for(self._read_until_finished(), RERUN_TIMEOUT_S)
         except TimeoutError:
             self.tracker.errors.append(f"no script_finished within {RERUN_TIMEOUT_S:.0f} s")
-        record = Rerun(kind, sent, time.perf_counter() - start, list(self.tracker.errors))
+        record = Rerun("fragment" if fragment_id else "page", sent,
+                       time.perf_counter() - start, list(self.tracker.errors))
         self.reruns.append(record)
         return record
 
@@ -130,12 +130,19 @@ class PageSession:
             if self.tracker.feed(msg):
                 return
 
-    async def watch(self, every: float, until: asyncio.Event) -> None:
-        """Rerun every `every` seconds (or as soon as a slower rerun ends) until `until` is set."""
-        while not until.is_set():
-            record = await self.rerun()
-            pause = max(0.0, every - record.seconds)
-            try:
-                await asyncio.wait_for(until.wait(), pause)
-            except TimeoutError:
-                continue
+    async def watch(self, until: asyncio.Event) -> None:
+        """Rerun the page's live fragment on its own interval, as the browser's timer does
+        (sooner never: a slow rerun delays the next), until `until` is set or the page has no
+        live fragment left; a browser then waits for a click, and so does this tab."""
+        while self.tracker.fragments and not until.is_set():
+            fragment_id, every = next(iter(self.tracker.fragments.items()))
+            record = await self.rerun(fragment_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), max(0.0, every - record.seconds))
+
+    def watching(self) -> tuple[float, float] | None:
+        """The wall times between which this tab kept rerunning a live fragment."""
+        live = [rerun for rerun in self.reruns if rerun.kind == "fragment"]
+        if not live:
+            return None
+        return live[0].sent, live[-1].sent + live[-1].seconds

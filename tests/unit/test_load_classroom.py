@@ -12,7 +12,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks import load_classroom, loadstats, procs
-from benchmarks.stclient import RunTracker, rerun_request
+from benchmarks.stclient import PageSession, Rerun, RunTracker, rerun_request
 from cifarkit import settings
 
 # metrics.jsonl batch rows of a real digits run (simple_cnn at 64 px, batch 64, 21 steps).
@@ -162,3 +162,62 @@ def test_teardown_finds_and_ends_the_workers_that_name_the_folder(tmp_path: Path
     finally:
         worker.kill()
         other.kill()
+
+
+def tab(*reruns: tuple[str, float, float]) -> PageSession:
+    """A tab that has already made these (kind, sent, seconds) reruns."""
+    page = PageSession("http://127.0.0.1:1", "train")
+    page.reruns = [Rerun(kind, sent, seconds) for kind, sent, seconds in reruns]
+    return page
+
+
+def test_all_watching_is_the_time_every_tab_was_polling_its_live_panel() -> None:
+    first = tab(("page", 0.0, 3.0), ("fragment", 4.0, 0.5), ("fragment", 20.0, 1.0))
+    second = tab(("page", 0.0, 5.0), ("fragment", 6.0, 0.5), ("fragment", 30.0, 0.5))
+    assert first.watching() == (4.0, 21.0)
+    assert load_classroom.all_watching([first, second]) == (6.0, 21.0)
+    assert load_classroom.all_watching([first, tab(("page", 0.0, 3.0))]) == (0.0, 0.0)
+
+
+def result(**changes) -> dict:
+    """A load test's result as summarise() builds it, with `changes` applied on top."""
+    base = {
+        "sessions": 2, "settings": {"max_seconds": 600.0}, "machine": {"slots": 1},
+        "latency": {"page": {"n": 2, "median": 1.5, "p95": 2.25},
+                    "fragment": {"n": 1200, "median": 0.125, "p95": 0.5}},
+        "reruns": 1202, "failed_reruns": 0, "rerun_errors": {},
+        "throughput": {"quiet": 500.0, "quiet_each": [510.0, 490.0], "watched": 460.0,
+                       "watched_runs": 2, "drop": 0.08},
+        "jobs": {"launched": 2, "completed": 2, "max_running": 1, "max_queued": 1},
+        "memory": {"total_mb": 24000.0, "start_used_mb": 2000.0, "peak_used_mb": 3500.0,
+                   "peak_ours_mb": 1900.0, "low": None},
+        "cpu": {"server": 0.25, "clients": 0.05}, "wall_seconds": 312.4, "capped": False,
+    }
+    return {**base, **changes}
+
+
+def test_table_reads_the_figures_with_their_units() -> None:
+    lines = loadstats.table(result()).splitlines()
+    assert lines[:2] == ["| measure | value |", "|---|---|"]
+    assert "| page load, median / p95 | 1.50 s / 2.25 s (n=2) |" in lines
+    assert "| live update, median / p95 | 0.12 s / 0.50 s (n=1,200) |" in lines
+    assert ("| training images/s, nobody watching | 500 (runs before and after: 510, 490) |"
+            in lines)
+    assert "| training images/s, all 2 tabs polling | 460 (2 runs) |" in lines
+    assert "| throughput drop | 8.0% (target < 10 %) |" in lines
+    assert ("| student runs completed | 2 of 2 (at most 1 running and 1 queued at once) |"
+            in lines)
+    assert "| peak memory, whole machine | 3,500 MB of 24,000 MB (+1,500 MB) |" in lines
+    assert "| wall time | 312 s |" in lines
+
+
+def test_verdict_names_each_thing_that_failed() -> None:
+    assert load_classroom.verdict(result()) == []
+    failed = result(capped=True, failed_reruns=3, rerun_errors={"KeyError": 3},
+                    jobs={"launched": 2, "completed": 1, "max_running": 2, "max_queued": 0})
+    assert load_classroom.verdict(failed) == [
+        "stopped at --max-seconds 600",
+        "1 of 2 student runs completed",
+        "2 runs trained at once on 1 slot(s)",
+        "3 reruns failed: {'KeyError': 3}",
+    ]
