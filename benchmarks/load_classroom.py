@@ -41,13 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import loadstats, procs
 from benchmarks.stclient import PageSession
 from cifarkit import classroom, rundir, runs, settings
-from cifarkit.config import (
-    CallbacksConfig,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TrainingConfig,
-)
+from cifarkit.config import CallbacksConfig, DataConfig, ModelConfig, RunConfig, TrainingConfig
 from tests.e2e.conftest import AppServer  # the suite's way to start the app
 
 MAX_SESSIONS = 30  # a class; more would measure this script more than the server
@@ -141,7 +135,7 @@ class Samples:
     def take(self, folder: Path, server_pid: int) -> None:
         used, total = procs.machine_memory_mb()
         self.peak_used_mb = max(self.peak_used_mb, used)
-        ours = [server_pid, os.getpid(), *procs.pids_naming(folder)]
+        ours = [server_pid, *procs.pids_naming(folder)]  # the tabs stand for browsers
         self.peak_ours_mb = max(self.peak_ours_mb, sum(procs.rss_mb(pid) for pid in ours))
         every = runs.list_runs()
         counts = collections.Counter(run.status for run in every)
@@ -180,7 +174,7 @@ class LoadTest:
 
     async def warm_up(self) -> None:
         """One page load nobody counts: the server's first imports of every page module."""
-        tab = PageSession(self.server.url, "train")
+        tab = PageSession(self.server.url, "train", self.page_query(enrol(0).key))
         await tab.open()
         await tab.rerun()
         await tab.close()
@@ -319,8 +313,21 @@ def summarise(test: LoadTest, wall: float) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+    total = procs.machine_memory_mb()[1]
+    return {"host": platform.node(), "cpus": os.cpu_count(), "memory_gb": round(total / 1024),
+            "gpus": len(settings.visible_gpus()), "python": platform.python_version(),
             "slots": settings.slots()}
+
+
+def caption(result: dict[str, Any]) -> str:
+    """What was measured, on what: the line above the table."""
+    options, where = result["settings"], result["machine"]
+    seen = "own run only" if options["own_runs_only"] else "every run"
+    return (f"{result['sessions']} simulated tabs on Train (students see {seen}), one run each: "
+            f"digits, {options['architecture']} at {options['input_size']} px, "
+            f"{options['epochs']} epochs, batch {options['batch_size']}; "
+            f"{where['slots']} slot(s), {where['cpus']} CPUs, {where['memory_gb']} GB, "
+            f"{where['gpus']} GPU(s), host {where['host']}")
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
@@ -368,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # isolate() refused, or teardown failed
+    print(caption(result))
     print(loadstats.table(result))
     out = Path(__file__).with_name(f"results-load-{platform.node() or 'host'}.json")
     out.write_text(json.dumps(result, indent=2))

@@ -109,7 +109,7 @@ def table(result: dict[str, Any]) -> str:
          f"{memory['peak_used_mb']:,.0f} MB of {memory['total_mb']:,.0f} MB "
          f"({memory['peak_used_mb'] - memory['start_used_mb']:+,.0f} MB)"),
         ("peak memory, server + workers", f"{memory['peak_ours_mb']:,.0f} MB"),
-        ("CPU while watched: server / simulated tabs",
+        ("CPU while the class watched: server / the simulated tabs",
          f"{cpu['server']:.0%} / {cpu['clients']:.0%} of one core"),
         ("wall time", f"{result['wall_seconds']:.0f} s"
          + (" (stopped at --max-seconds)" if result["capped"] else "")),

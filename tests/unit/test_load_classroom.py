@@ -221,3 +221,12 @@ def test_verdict_names_each_thing_that_failed() -> None:
         "2 runs trained at once on 1 slot(s)",
         "3 reruns failed: {'KeyError': 3}",
     ]
+
+
+def test_caption_says_what_ran_on_what() -> None:
+    settings_ = {"max_seconds": 600.0, "own_runs_only": False, "architecture": "simple_cnn",
+                 "input_size": 64, "epochs": 2, "batch_size": 64}
+    machine = {"slots": 1, "cpus": 2, "memory_gb": 24, "gpus": 0, "host": "vm"}
+    assert load_classroom.caption(result(settings=settings_, machine=machine)) == (
+        "2 simulated tabs on Train (students see every run), one run each: digits, simple_cnn "
+        "at 64 px, 2 epochs, batch 64; 1 slot(s), 2 CPUs, 24 GB, 0 GPU(s), host vm")
