@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from concurrent import futures
 from pathlib import Path
@@ -28,6 +29,7 @@ from cifarkit import cluster, failures, rundir, searchdir
 WORKER_LOG = "trials-{tuner}.log"  # each trial worker's output, in the search folder
 POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 60.0  # how long stopping workers may take before Ray stops them
+CHIEF_POLL_SECONDS = 5.0  # how often a trial worker checks that its chief still runs
 
 
 def enabled() -> bool:
@@ -114,11 +116,22 @@ def run_worker(search_dir: Path) -> int:
     dataset, (x_train, y_train), (x_val, y_val) = training.load_splits(tune.base)
     data = tuning.SearchData(x_train, y_train, x_val, y_val, len(dataset.class_names))
     tuner = tuning.make_tuner(tune, tuning.CifarHyperModel(tune, data, search_dir), search_dir)
+    threading.Thread(target=_leave_with_chief, args=(rundir.read_status(search_dir),),
+                     daemon=True).start()
     try:
         tuner.search(epochs=tune.epochs_per_trial, verbose=2)
     except tuning.SearchStopped:
         print(f"{os.environ.get('KERASTUNER_TUNER_ID')}: stop requested")
     return 0
+
+
+def _leave_with_chief(chief: dict[str, Any]) -> None:
+    """End this worker when the search's chief (its Ray job, from status.json) has ended: a
+    worker would otherwise wait up to an hour for an oracle that is gone, holding its GPU."""
+    while cluster.alive(chief):
+        time.sleep(CHIEF_POLL_SECONDS)
+    print("the search's chief has ended: this trial worker ends too", flush=True)
+    os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

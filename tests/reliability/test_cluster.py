@@ -29,6 +29,19 @@ sys.stdin.read()
 """
 
 
+# Without CIFARKIT_RAY_ADDRESS: make, list and read a job as the app and the CLI do.
+LOCAL = """
+import sys
+from cifarkit import cli, cluster, jobs, queue, runs, searches
+from tests.unit.test_runs import tiny_config
+run_dir = runs.create(tiny_config(epochs=1))
+assert runs.load(run_dir.name).status == "interrupted"  # no worker: liveness was asked
+assert [run.run_id for run in runs.list_runs()] == [run_dir.name] and not searches.list_searches()
+cli.main(["runs", "list"])
+print("ray modules:", sorted(name for name in sys.modules if name.split(".")[0] == "ray"))
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -143,6 +156,14 @@ def test_stop_on_a_running_ray_job_ends_it_stopped_with_its_checkpoint(on_ray: s
     assert stopped.info["epochs_run"] < 50
     # It ended itself (exit 0), Ray did not kill it.
     wait_for(lambda: cluster.state(stopped.info) == "SUCCEEDED", timeout=60, what="its exit")
+
+
+def test_local_jobs_need_no_ray(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "CIFARKIT_RAY_ADDRESS"}
+    local = subprocess.run([sys.executable, "-c", LOCAL], env=env, capture_output=True,
+                           text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert local.stdout.splitlines()[-1] == "ray modules: []"
 
 
 def test_an_unreachable_cluster_fails_the_job_in_one_line_naming_the_address(
