@@ -13,7 +13,7 @@ from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.model_import import import_section
 from ui.nav import nav_link
-from ui.owners import is_own, owner_label, read_only_note, visible
+from ui.owners import is_own, owner_label, read_only_note, show_read_only, visible
 from ui.runfiles import load_predictions
 from ui.waiting import in_line, places
 
@@ -99,9 +99,7 @@ def damaged_section() -> None:
             text, sure, button = st.columns([4, 1, 1], vertical_alignment="center")
             text.markdown(f"**{item.job_id}** · {status_label(item.status)}")
             text.caption(item.reason)
-            note = read_only_note(item)
-            if note:
-                button.caption(note)
+            if show_read_only(button, item):
                 continue
             confirmed = sure.checkbox("I am sure", key=f"runs_damaged_confirm_{item.job_id}",
                                       help="Deleting removes the folder. It cannot be undone.")

@@ -31,7 +31,7 @@ from cifarkit.dataready import data_shape
 from cifarkit.models import catalog
 from cifarkit.models.memory import training_mb
 from cifarkit.sources import describe_data
-from ui.actions import RUN_ACTIONS, perform
+from ui.actions import RUN_ACTIONS, cancel_button, perform
 from ui.augment import augment_controls
 from ui.data import data_line, load_dataset
 from ui.format import format_seconds, percent, status_label
@@ -39,7 +39,7 @@ from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, 
 from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.nav import nav_link
-from ui.owners import is_own, owner_label, read_only_note, visible
+from ui.owners import is_own, owner_label, show_read_only, visible
 from ui.state import SELECTED_RUN, current_augment_config, current_data_config, focus_run
 from ui.uploads import store_upload
 from ui.waiting import in_line
@@ -403,9 +403,7 @@ def resume_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> N
 
 def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> None:
     """Stop (Cancel while queued) or Resume; someone else's run shows whose it is instead."""
-    note = read_only_note(run)
-    if note:
-        column.caption(f":material/lock: {note}")
+    if show_read_only(column, run):
         return
     if run.can_resume:
         resume_button(run, column)
@@ -416,9 +414,7 @@ def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> Non
         column.button("Stopping…", key=f"train_stopping_{run.run_id}", disabled=True)
         return
     if run.status == "queued":
-        column.button("Cancel", key=f"train_stop_{run.run_id}", icon=":material/cancel:",
-                      on_click=request, args=("stop", run.run_id),
-                      help="Takes the run out of the queue; Resume puts it back in line.")
+        cancel_button(column, "run", run.run_id, f"train_stop_{run.run_id}", request)
         return
     column.button("Stop", key=f"train_stop_{run.run_id}", icon=":material/stop_circle:",
                   on_click=request, args=("stop", run.run_id),

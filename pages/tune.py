@@ -25,14 +25,14 @@ from cifarkit.tuneconfig import (
     SearchSpace,
     TuneConfig,
 )
-from ui.actions import SEARCH_ACTIONS, perform
+from ui.actions import SEARCH_ACTIONS, cancel_button, perform
 from ui.data import data_line
 from ui.format import status_cells, status_column, status_label
 from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
 from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.nav import nav_link
-from ui.owners import is_own, owner_label, read_only_note, visible
+from ui.owners import is_own, owner_label, show_read_only, visible
 from ui.state import current_augment_config, current_data_config, focus_run
 from ui.waiting import in_line
 
@@ -222,14 +222,11 @@ def train_best(search_id: str, trial: int, epochs: int) -> None:
 def action_buttons(search: searches.Search, column: Any) -> None:
     """Stop (Cancel while queued), Resume, Delete; someone else's search says whose it is."""
     with column:
-        note = read_only_note(search)
-        if note:
-            st.caption(f":material/lock: {note}")
+        if show_read_only(column, search):
             return
         if search.status == "queued":
-            st.button("Cancel", key=f"tune_stop_{search.search_id}", icon=":material/cancel:",
-                      on_click=act, args=("stop", search.search_id),
-                      help="Takes the search out of the queue; Resume puts it back in line.")
+            cancel_button(column, "search", search.search_id, f"tune_stop_{search.search_id}",
+                          act)
             return
         if search.is_active:
             stopping = rundir.stop_requested(search.path)
@@ -461,9 +458,7 @@ def damaged_searches() -> None:
             text.markdown(f"**{item.job_id}** · {status_label(item.status)}")
             text.caption(f"Its settings file cannot be read, so it cannot be shown or resumed: "
                          f"{item.reason}")
-            note = read_only_note(item)
-            if note:
-                button.caption(note)
+            if show_read_only(button, item):
                 continue
             with button.popover("Delete", icon=":material/delete:"):
                 st.caption("Removes the search folder with all its trials. It cannot be undone.")

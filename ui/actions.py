@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from streamlit.delta_generator import DeltaGenerator
+
 from cifarkit import runs, searches
 from cifarkit.classroom import Person
 from cifarkit.jobs import JobError
@@ -24,6 +26,15 @@ def perform(actions: Mapping[str, Action], action: str, job_id: str,
         return True, actions[action](job_id, by or current_person())
     except (JobError, OSError) as error:
         return False, str(error)
+
+
+def cancel_button(container: DeltaGenerator, noun: str, job_id: str, key: str,
+                  act: Callable[[str, str], None]) -> None:
+    """Cancel for a job still waiting in line: `act("stop", job_id)`, since a stop reaching a
+    queued job ends it "cancelled" (resumable) before it trains."""
+    container.button("Cancel", key=key, icon=":material/cancel:", on_click=act,
+                     args=("stop", job_id),
+                     help=f"Takes the {noun} out of the queue; Resume puts it back in line.")
 
 
 def stop_run(run_id: str, by: Person) -> str:

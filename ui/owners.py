@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
+from streamlit.delta_generator import DeltaGenerator
+
 from cifarkit import classroom
 from ui.identity import current_person
 
@@ -52,3 +54,12 @@ def read_only_note(job: HasStatus) -> str | None:
     if may_act(job):
         return None
     return f"belongs to {owner_label(job)} · read-only"
+
+
+def show_read_only(container: DeltaGenerator, job: HasStatus) -> bool:
+    """The lock line ("belongs to Alice · read-only") in place of buttons the person may not
+    use; True when it was shown (the caller then offers none)."""
+    note = read_only_note(job)
+    if note:
+        container.caption(f":material/lock: {note}")
+    return bool(note)
