@@ -57,6 +57,8 @@ TRAIN_SWITCHES: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cifarkit import importcli
+
     parser = argparse.ArgumentParser(prog="python -m cifarkit", description=__doc__)
     parser.add_argument("--user", metavar="NAME",
                         help="who you are, before the command (default: CIFARKIT_USER, else "
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    importcli.add_parser(commands)  # import MODEL: cifarkit/importcli.py
     _add_runs(commands)
     _add_datasets(commands)
     _add_tune(commands)
@@ -209,13 +212,13 @@ def _training() -> Any:
 
 def _in_slot(folder: Path, kind: jobs.JobKind, work: Callable[[], int]) -> int:
     """work()'s exit code once the job holds a device slot (cifarkit.queue), printing its place
-    in line whenever it changes (the worker's log, a foreground terminal). A STOP while waiting
-    cancels the job: exit 0, as asked."""
+    in line whenever it changes (the worker's log, a foreground terminal). The slot is held
+    until this process ends. A STOP while waiting cancels the job: exit 0, as asked."""
     def show(_position: int) -> None:
         print(queue.wait_text(folder) or "queued", flush=True)
 
     try:
-        with queue.slot(folder, kind.noun, on_wait=show):
+        with queue.slot(folder, kind.noun, on_wait=show, until_exit=True):
             return work()
     except queue.Cancelled as cancelled:
         print(cancelled, flush=True)

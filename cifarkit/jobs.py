@@ -374,6 +374,10 @@ def start_worker(kind: JobKind, folder: Path, resume: bool = False) -> int | str
     """
     if settings.ray_address():  # a Ray cluster runs it instead (cifarkit.cluster)
         return cluster.submit(kind, folder, resume)
+    try:
+        settings.slots()  # a bad CIFARKIT_SLOTS: one line here, not a dead worker's traceback
+    except ValueError as error:
+        raise kind.error(str(error)) from None
     command, folder_flag = kind.worker
     arguments = [command, folder_flag, str(folder.resolve()), *(["--resume"] if resume else [])]
     rundir.update_status(folder, status="queued", error=None, note=None, ray_job=None)

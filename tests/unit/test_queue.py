@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarkit import classroom, durations, jobs, processes, queue, rundir, runs, settings
+from cifarkit import classroom, cli, durations, jobs, processes, queue, rundir, runs, settings
 from cifarkit.config import RunConfig, TrainingConfig
 from tests.app.conftest import spawn_sleeper
 
@@ -271,3 +271,15 @@ def test_only_a_waiting_job_can_be_moved(sleepers: list) -> None:
         with pytest.raises(jobs.JobError) as refused:
             queue.move(job_id, 1, by=TEACHER)
         assert str(refused.value) == f"{job_id} is not waiting in the queue"
+
+
+def test_a_launch_with_a_bad_slot_count_is_refused_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, fake_worker: list, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("CIFARKIT_SLOTS", "zero")
+    with pytest.raises(runs.RunError) as refused:
+        runs.launch(RunConfig(), by=TEACHER)
+    assert str(refused.value) == "CIFARKIT_SLOTS must be a whole number ≥ 1, got 'zero'"
+    assert cli.main(["train", "--source", "digits", "--detach"]) == 2
+    assert capsys.readouterr().err == ("error: CIFARKIT_SLOTS must be a whole number ≥ 1, "
+                                       "got 'zero'\n")
+    assert fake_worker == []  # no worker was started
