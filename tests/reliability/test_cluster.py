@@ -88,6 +88,7 @@ def folder_files(path: Path) -> set[str]:
     return {str(item.relative_to(path)) for item in path.rglob("*") if item.is_file()}
 
 
+@pytest.mark.slow
 def test_a_run_on_ray_outlives_its_launcher_and_leaves_the_folder_a_local_run_does(
         on_ray: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     tiny_config(epochs=1).save(tmp_path / "run.json")
@@ -145,6 +146,7 @@ def test_stop_on_a_job_ray_has_not_started_cancels_it_and_resume_requeues_it(
         assert runs.load(job.run_id).status == "cancelled"
 
 
+@pytest.mark.slow
 def test_stop_on_a_running_ray_job_ends_it_stopped_with_its_checkpoint(on_ray: str) -> None:
     run = runs.launch(tiny_config(epochs=50))
     wait_for(lambda: rundir.read_metrics(run.path), timeout=240, what="a first epoch on Ray")
@@ -183,6 +185,7 @@ def test_an_unreachable_cluster_fails_the_job_in_one_line_naming_the_address(
     assert failed.can_resume
 
 
+@pytest.mark.slow
 def test_a_search_on_ray_runs_trials_in_parallel_workers(
         on_ray: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cluster.TRIAL_WORKERS, "2")
@@ -198,3 +201,21 @@ def test_a_search_on_ray_runs_trials_in_parallel_workers(
     assert progress["finished"] == 2
     assert progress["best"] is not None
     assert sorted(progress["table"]["trial"]) == [0, 1]
+
+
+@pytest.mark.slow
+def test_stop_on_a_parallel_search_ends_it_and_every_trial_worker(
+        on_ray: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cluster.TRIAL_WORKERS, "2")
+    search = searches.launch_search(tiny_tune(max_trials=4, epochs_per_trial=20, epochs=20))
+    wait_for(lambda: rundir.latest_batch(search.path), timeout=240, what="a trial training")
+    searches.stop_search(search.search_id)
+    stopped = searches.wait_search(search.search_id, timeout=180)
+    assert stopped.status == "stopped", (search.path / searchdir.LOG).read_text()[-2000:]
+    workers = [{"ray_job": job, "ray_address": on_ray} for job in stopped.info["trial_workers"]]
+    assert len(workers) == 2
+    wait_for(lambda: not any(cluster.alive(worker) for worker in workers), timeout=120,
+             what="the trial workers ending")
+    progress = searches.search_progress(search.search_id)
+    assert progress["status"] == "stopped"
+    assert progress["unfinished"]  # cut short, not scored: a resume runs them again
