@@ -75,9 +75,11 @@ def forget() -> None:
 
 
 def _remember(person: Person) -> None:
-    """Keep the person for this session and, for a typed name, its key in the URL."""
+    """Keep the person for this session and, for a typed name, its key in the URL (only a key
+    classroom.person can find again: any other would make the next reload ask again)."""
     st.session_state[PERSON] = person
-    if not _auth_configured() and st.query_params.get(QUERY_KEY) != person.key:
+    registered = classroom.REGISTERED_KEY.fullmatch(person.key) is not None
+    if registered and not _auth_configured() and st.query_params.get(QUERY_KEY) != person.key:
         st.query_params[QUERY_KEY] = person.key
 
 

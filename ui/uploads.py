@@ -23,6 +23,7 @@ def upload_owner() -> str:
     known (a page run on its own, outside app.py)."""
     person = known_person()
     if person is not None:
+        st.session_state[UPLOAD_OWNER] = person.key
         return person.key
     return st.session_state.setdefault(UPLOAD_OWNER, secrets.token_hex(8))
 

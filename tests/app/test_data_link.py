@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cifarkit.classroom import Person
 from cifarkit.config import DataConfig
-from tests.app.conftest import open_page, page_path, rerun
+from tests.app.conftest import PERSON_KEY, open_page, page_path, page_person, rerun
 from tests.app.test_data_page import spy_on_loading
 from tests.conftest import class_zip
 
@@ -17,10 +18,12 @@ DATA, TRAIN = page_path("pages/data.py"), page_path("pages/train.py")
 CIFAR10_THREE = {"source": "cifar10", "num_classes": "3", "max_train_images": "300"}
 
 
-def open_with_query(page: str, query: dict[str, str]) -> AppTest:
-    """A fresh session (a reload or a new tab) opening `page` at a URL with this query."""
+def open_with_query(page: str, query: dict[str, str], person: Person | None = None) -> AppTest:
+    """A fresh session (a reload or a new tab) opening `page` at a URL with this query, as
+    `person` (default: the page tests' person)."""
     at = AppTest.from_file(page, default_timeout=120)
     at.query_params.update(query)
+    at.session_state[PERSON_KEY] = person or page_person()
     return rerun(at)
 
 
@@ -67,8 +70,9 @@ def test_another_sessions_upload_in_a_link_is_refused_unread(
     path = owner.session_state["data_config"].path
     assert dict(owner.query_params)["path"] == path
     asked = spy_on_loading(monkeypatch)
-    # The link in another session, on Train (which types no path: the link alone is checked).
-    other = open_with_query(TRAIN, {"source": "folder", "path": path})
+    # The link in another person's session, on Train (which types no path: the link alone is
+    # checked). The same person's reload may read it: see test_identity.
+    other = open_with_query(TRAIN, {"source": "folder", "path": path}, Person("other", "Other"))
     assert other.error[0].value.startswith(f"{path} is outside the folders this app may read")
     assert path not in asked
     assert other.session_state["data_config"] == DataConfig()
@@ -79,9 +83,7 @@ def test_another_sessions_upload_in_a_link_is_refused_unread(
 def test_pages_without_a_data_picker_keep_the_choice_in_their_url(page: str) -> None:
     """A browser drops the query when the menu switches pages; app.py writes the choice back on
     every page, so reloading Runs and then opening Train still trains the chosen data."""
-    at = AppTest.from_file(page_path("app.py"), default_timeout=120)
-    at.query_params.update({"source": "cifar10"})
-    rerun(at)
+    at = open_with_query(page_path("app.py"), {"source": "cifar10"})
     at.switch_page(page)
     at.query_params.clear()  # what the browser's URL holds after a menu click
     rerun(at)

@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cifarkit import datasets, settings, uploads
+from cifarkit.classroom import Person
 from cifarkit.config import AugmentConfig, DataConfig
 from tests.app.conftest import chart_spec, open_page, page_path, rerun
 from tests.conftest import class_zip
@@ -291,7 +292,8 @@ def test_a_typed_folder_outside_the_allowed_ones_is_refused_unread(
 
 def test_two_sessions_uploading_the_same_name_each_see_their_own_images(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    first, second = open_data(), open_data()
+    # Two people: one person's sessions (a reload, another tab) share their uploads.
+    first, second = (open_data(person=Person(key, key.title())) for key in ("first", "second"))
     for at, classes in ((first, ("cats", "dogs")), (second, ("birds", "fish", "frogs"))):
         at.selectbox(key="data_source").select("folder")
         rerun(at)

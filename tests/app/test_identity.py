@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import classroom
+from cifarkit import classroom, uploads
 from tests.app.conftest import assert_clean, page_path, rerun
+from tests.conftest import class_zip
 from ui.identity import WRONG_PASSCODE, as_text
 
-APP = page_path("app.py")
+APP, DATA_PAGE = page_path("app.py"), page_path("pages/data.py")
 PASSCODE = "owl-7"
 
 
@@ -185,3 +186,21 @@ def test_under_oidc_an_unlisted_email_is_a_student(class_secrets: Path) -> None:
     at = rerun(oidc_app({"is_logged_in": True, "email": "bo@school.example", "name": "Bo"}))
     assert signed_in_line(at) == ":material/person: Signed in as **Bo**"
     assert_clean(at)
+
+
+def test_a_reload_still_reads_the_students_own_upload() -> None:
+    """Uploads belong to the person, not the browser session: the same ?me= after a reload (a
+    new session) may read the zip uploaded before it."""
+    alice = classroom.register("Alice")
+    first = AppTest.from_file(DATA_PAGE, default_timeout=120)
+    first.query_params["me"] = alice.key
+    rerun(first).selectbox(key="data_source").select("folder")
+    rerun(first).file_uploader(key="data_upload").set_value(
+        ("pets.zip", class_zip(("cats", "dogs"), 3), "application/zip"))
+    path = rerun(first).session_state["data_config"].path
+    assert Path(path).parent.parent == uploads.owner_dir(alice.key).resolve()
+    reload = AppTest.from_file(DATA_PAGE, default_timeout=120)
+    reload.query_params.update({"me": alice.key, "source": "folder", "path": path})
+    reload = rerun(reload)
+    assert not reload.error
+    assert reload.session_state["data_config"].path == path
