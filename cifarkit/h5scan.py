@@ -106,7 +106,10 @@ def known_classes() -> frozenset[str]:
     """Class names Keras (and cifarkit's registered layers) deserialise without extra code."""
     import keras
 
-    import cifarkit.models.layers  # noqa: F401 - registers cifarkit's own layers
+    from cifarkit import legacyh5
+    from cifarkit.models import layers
+
+    del legacyh5, layers  # imported to register cifarkit's own layers
 
     names = set(_MODEL_CLASSES)
     for namespace in _KERAS_NAMESPACES:

@@ -45,13 +45,17 @@ def load_model(path: str | Path) -> keras.Model:
     import keras
 
     import cifarkit.models.layers  # noqa: F401 - registers ImagePreprocess for deserialization
+    from cifarkit import legacyh5  # registers the stand-ins for layers of older Keras
 
     path = Path(path)
     _check_model_file(path)
     try:
-        if h5scan.is_hdf5(path):  # Keras' legacy loader: its config is read before it runs
+        legacy = h5scan.is_hdf5(path)
+        if legacy:  # Keras' legacy loader: the file's config is read before anything runs
             h5scan.check_h5(path)
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True,
+                                       custom_objects=legacyh5.custom_objects() if legacy
+                                       else None)
     except h5scan.UnsafeModelError as err:
         raise ModelFileError(str(err)) from err
     except ValueError as err:
