@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -158,6 +159,43 @@ def test_stop_on_a_running_ray_job_ends_it_stopped_with_its_checkpoint(on_ray: s
     assert stopped.info["epochs_run"] < 50
     # It ended itself (exit 0), Ray did not kill it.
     wait_for(lambda: cluster.state(stopped.info) == "SUCCEEDED", timeout=60, what="its exit")
+
+
+def test_a_job_asks_for_one_gpu_on_a_cluster_with_gpus_else_the_cpu_setting(
+        on_ray: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray.util.state  # here: collecting the suite needs no Ray
+
+    monkeypatch.setattr(cluster, "_has_gpus", {})
+    monkeypatch.setenv(cluster.CPUS, "64")  # more than the head has: both stay pending
+    ray_client, sent = cluster.client(on_ray), []
+    submit = ray_client.submit_job  # still submits: only what was asked is noted
+    monkeypatch.setattr(ray_client, "submit_job",
+                        lambda **asked: sent.append(asked) or submit(**asked))
+    cpu_run = runs.launch(tiny_config(epochs=1))  # this head has no GPU
+    gpu_node = SimpleNamespace(resources_total={"CPU": 8.0, "GPU": 2.0})
+    monkeypatch.setattr(cluster, "_has_gpus", {})
+    monkeypatch.setattr(ray.util.state, "list_nodes", lambda **_: [gpu_node])
+    gpu_run = runs.launch(tiny_config(epochs=1))
+    resources = [{key: value for key, value in asked.items() if key.startswith("entrypoint_num")}
+                 for asked in sent]
+    assert resources == [{"entrypoint_num_cpus": 64.0}, {"entrypoint_num_gpus": 1}]
+    assert [asked["submission_id"] for asked in sent] == [cpu_run.info["ray_job"],
+                                                           gpu_run.info["ray_job"]]
+    for run in (cpu_run, gpu_run):
+        runs.stop(run.run_id)
+        assert runs.load(run.run_id).status == "cancelled"
+
+
+def test_a_bad_cpu_setting_fails_the_job_naming_the_variable(
+        on_ray: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "_has_gpus", {on_ray: False})
+    monkeypatch.setenv(cluster.CPUS, "four")
+    with pytest.raises(runs.RunError) as caught:
+        runs.launch(tiny_config(epochs=1))
+    assert str(caught.value) == "CIFARKIT_RAY_CPUS must be a number of CPUs above 0, got 'four'"
+    (folder,) = runs.root_dir().iterdir()
+    assert runs.load(folder.name).status == "failed"
+    assert runs.load(folder.name).info["error"] == str(caught.value)
 
 
 def test_local_jobs_need_no_ray(tmp_path: Path) -> None:
