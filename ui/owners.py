@@ -48,6 +48,12 @@ def owner_label(job: HasStatus) -> str:
     return "you" if is_own(job) else str(job.info.get("owner_name") or job.info["owner"])
 
 
+def owner_suffix(job: HasStatus) -> str:
+    """" · Alice's" after a picker label of someone else's job ("" for the person's own), so
+    two students' runs of the same name can be told apart."""
+    return "" if is_own(job) else f" · {owner_label(job)}'s"
+
+
 def read_only_note(job: HasStatus) -> str | None:
     """"belongs to Alice · read-only" where the person may look but not act; None where they
     may act."""

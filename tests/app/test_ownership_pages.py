@@ -112,6 +112,15 @@ def test_shared_runs_are_listed_with_their_owner_and_no_buttons(run_factory) -> 
     assert {"runs_resume", "runs_delete"} <= keys(at)  # his own run keeps its buttons
 
 
+def test_shared_runs_in_the_pickers_name_their_owner(run_factory) -> None:
+    share_with_students()
+    alices, bobs = owned_runs(run_factory)
+    at = open_page(page_path("pages/errors.py"), 120, person=BOB)
+    labels = at.selectbox(key="errors_run").options
+    assert [label.endswith(" · Alice's") for label in labels] == [
+        run is alices for run in (bobs, alices)]  # newest first; his own run names nobody
+
+
 def test_a_shared_running_run_on_train_names_its_owner_instead_of_stop(run_factory) -> None:
     share_with_students()
     alices, _ = owned_runs(run_factory, "running")
@@ -156,6 +165,30 @@ def test_a_forged_action_on_anothers_run_is_refused_and_changes_nothing(
     assert at.markdown[-1].value == repr(("error", expected))
     assert files(alices.path) == before
     assert not rundir.stop_requested(alices.path) and fake_worker == []
+
+
+def _forged_tune_action() -> None:
+    import streamlit as st
+
+    import pages.tune
+
+    pages.tune.act(st.session_state["action"], st.session_state["target"])
+
+
+@pytest.mark.parametrize("action, status", [("delete", "completed"), ("stop", "running")])
+def test_a_forged_action_on_anothers_search_is_refused_and_changes_nothing(
+        search_factory, action: str, status: str) -> None:
+    alices = give_to(searches.KIND, search_factory(status), ALICE)
+    before = files(alices.path)
+    at = AppTest.from_function(_forged_tune_action, default_timeout=120)
+    for key, value in {PERSON_KEY: BOB, "action": action, "target": alices.search_id,
+                       "tune_tab": "Searches"}.items():
+        at.session_state[key] = value
+    at.run()
+    assert_clean(at)
+    assert (f"search {alices.search_id} belongs to Alice: only Alice or a teacher can {action} "
+            "it") in [toast.value for toast in at.toast]
+    assert files(alices.path) == before
 
 
 # --- the teacher
