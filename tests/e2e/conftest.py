@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cifarkit import classroom, settings
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,7 @@ class AppServer:
 
     def start(self) -> None:
         env = {**os.environ, "CIFARKIT_RUNS_DIR": str(self.folder / "runs"),
+               "CIFARKIT_CLASS_DIR": str(settings.class_dir()),  # the test's people, one class
                "CIFARKIT_UPLOADS_DIR": str(self.folder / "uploads"), "TF_CPP_MIN_LOG_LEVEL": "2"}
         with open(self.folder / "streamlit.log", "a") as log:
             self.process = subprocess.Popen(
@@ -99,9 +102,22 @@ def app_url(app_server: AppServer) -> str:
     return app_server.url
 
 
+# Pages ask who is there first (ui.identity); a tab of browser_tab is already someone: this
+# script puts a registered person's key into every address it opens that names nobody, as a
+# bookmark with ?me= would.
+NAME_IN_URL = """(() => {
+  if (window.top !== window || !location.protocol.startsWith("http")) return;
+  const url = new URL(location.href);
+  if (url.searchParams.has("me")) return;
+  url.searchParams.set("me", %s);
+  history.replaceState(history.state, "", url);
+})();"""
+TESTER = "Tester"  # the name browser_tab's tabs go by
+
+
 @pytest.fixture
-def browser_tab():
-    """A tab of Debian's headless Chromium (never a downloaded browser), not yet on any page."""
+def chromium():
+    """Debian's headless Chromium (never a downloaded browser), closed after the test."""
     executable = chromium_path()
     if executable is None:
         skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
@@ -112,11 +128,26 @@ def browser_tab():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        tab = context.new_page()
-        tab.set_default_timeout(60_000)
-        yield tab
+        yield browser
         browser.close()
+
+
+def new_tab(browser, name_key: str | None = None):
+    """A tab in a context of its own (no cookies or storage shared); with name_key, every page
+    it opens is that registered person's."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    if name_key is not None:
+        context.add_init_script(NAME_IN_URL % json.dumps(name_key))
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    return tab
+
+
+@pytest.fixture
+def browser_tab(chromium):
+    """A tab of the headless Chromium, not yet on any page, going by the name TESTER (registered
+    in the class folder every AppServer of the test shares)."""
+    return new_tab(chromium, classroom.register(TESTER).key)
 
 
 @pytest.fixture
