@@ -305,3 +305,41 @@ def test_a_teachable_machine_export_imports_and_scores_on_its_photos(
     np.testing.assert_allclose(predict.predict_probs([saved], photos.x_test[:4]),
                                model.predict(photos.x_test[:4] / 127.5 - 1.0, verbose=0),
                                atol=1e-5)
+
+
+# --- the command line
+
+
+def test_cli_import_with_labels_and_a_chosen_convention(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    from cifarkit import cli
+
+    path = tmp_path / "digits.h5"
+    _notebook_model("rescaling").save(path)
+    (tmp_path / "labels.txt").write_text("".join(f"{d} {d}\n" for d in range(10)))
+    code = cli.main(["import", str(path), "--labels", str(tmp_path / "labels.txt"),
+                     "--convention=-1-1", "--max-test", "200", "--name", "from the shell"])
+    out = capsys.readouterr().out
+    [run] = runs.list_runs()
+    assert code == 0 and run.name == "from the shell" and run.config.data.source == "digits"
+    assert run.info["input_convention"]["key"] == "-1-1" and run.info["test_images"] == 200
+    assert "input convention: −1…1 (pixels / 127.5 − 1;" in out
+    assert f"imported as run {run.run_id} in {run.path}" in out
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--mean", "0.5,0.5,0.5"], "error: --mean and --std go with --convention mean_std"),
+    (["--convention", "mean_std", "--mean", "0.5,0.5", "--std", "0.2,0.2,0.2"],
+     "error: mean must be three finite numbers (R, G, B), got [0.5, 0.5]"),
+    (["--source", "nowhere"], "error: data.source"),
+])
+def test_cli_import_refuses_bad_flags_before_loading(tmp_path: Path, flags: list[str],
+                                                     message: str,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    from cifarkit import cli
+
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"never read: the flags are checked first")
+    assert cli.main(["import", str(path), *flags]) == 2
+    assert capsys.readouterr().err.startswith(message)
+    assert not runs.root_dir().exists() or not any(runs.root_dir().iterdir())
