@@ -138,6 +138,20 @@ def test_a_shared_search_is_read_only(search_factory) -> None:
     assert ":material/lock: belongs to Alice · read-only" in [item.value for item in at.caption]
 
 
+# --- class limits: the package refuses a launch from the form, the page says why
+
+
+def test_a_launch_over_the_class_limit_is_refused_with_the_limit_and_nothing_starts(
+        fake_worker) -> None:
+    classroom.set_class_rules(TEACHER, max_epochs=5)
+    at = open_page(TRAIN, 120, person=ALICE)
+    at.button(key="train_start").click()  # the form's default: 10 epochs
+    rerun(at)
+    assert at.error[0].value == ("Could not start the run: the class allows at most 5 epochs "
+                                 "per run (you asked for 10)")
+    assert runs.list_runs() == [] and fake_worker == []
+
+
 # --- forged actions: the package refuses, with its message, and nothing changes
 
 
