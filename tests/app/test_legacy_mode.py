@@ -14,7 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import REPO_ROOT, assert_clean, page_path
+from tests.app.conftest import REPO_ROOT, assert_clean, open_page, page_path
 from ui import legacy
 
 ROUTER = """
@@ -67,7 +67,7 @@ def test_page_file_run_directly_runs_once(tmp_path: Path) -> None:
 
 
 def test_real_page_opened_from_the_app_runs_inside_it() -> None:
-    at = AppTest.from_file(page_path("app.py"), default_timeout=120).run()
+    at = open_page(page_path("app.py"), 120)  # as someone: app.py asks for a name first
     at.switch_page("pages/runs.py")
     at.run()
     assert_clean(at)
