@@ -48,7 +48,7 @@ def check_h5(path: str | Path, label: str | None = None) -> None:
     """
     label = label or str(path)
     config = read_model_config(path, label)
-    for item in _objects(config):
+    for item in objects(config):
         problem = _problem(item)
         if problem:
             raise UnsafeModelError(f"{label} {problem} and was refused")
@@ -73,16 +73,16 @@ def read_model_config(path: str | Path, label: str) -> dict[str, Any]:
     return config
 
 
-def _objects(value: Any) -> Iterator[dict[str, Any]]:
+def objects(value: Any) -> Iterator[dict[str, Any]]:
     """Every serialised object ({"class_name": ...}) anywhere in the config, depth first."""
     if isinstance(value, dict):
         if "class_name" in value:
             yield value
         for item in value.values():
-            yield from _objects(item)
+            yield from objects(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _objects(item)
+            yield from objects(item)
 
 
 def _problem(item: dict[str, Any]) -> str | None:

@@ -38,7 +38,8 @@ def add_parser(commands: Any) -> None:
         parser.add_argument(flag, dest=field, type=kind, help=f"test set: data.{field}")
     parser.add_argument("--max-test", type=int, help="score at most this many test images")
     parser.add_argument("--convention", choices=conventions.CHOICES, default=conventions.AUTO,
-                        help="pixel scale the model expects (default: auto, the clearly best)")
+                        help="pixel scale the model expects (default: auto, the clearly best; "
+                        "write --convention=-1-1 for −1…1)")
     parser.add_argument("--mean", help="with --convention mean_std: R,G,B mean in 0…1 units")
     parser.add_argument("--std", help="with --convention mean_std: R,G,B std in 0…1 units")
     parser.add_argument("--name", default="", help="run name (default: the model's own)")

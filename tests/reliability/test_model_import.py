@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from cifarkit import datasets, gradcam, modelfiles, predict, rundir, runs
+from cifarkit import datasets, gradcam, h5scan, modelfiles, predict, rundir, runs
 from cifarkit.config import DataConfig
 from cifarkit.evaluation import Predictions
 from cifarkit.predict import ModelFileError
@@ -256,22 +256,12 @@ def _teachable_machine_h5(path: Path, x: np.ndarray, y: np.ndarray, classes: int
     model.save(path)
 
     def add_groups(config: dict) -> None:
-        for item in _walk(config):
+        for item in h5scan.objects(config):
             if item.get("class_name") == "DepthwiseConv2D":
                 item["config"]["groups"] = 1
 
     _edit_config(path, add_groups)
     return model
-
-
-def _walk(value):
-    if isinstance(value, dict):
-        yield value
-        for item in value.values():
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
 
 
 def test_a_teachable_machine_export_imports_and_scores_on_its_photos(
