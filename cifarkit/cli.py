@@ -337,7 +337,11 @@ JOB_LISTS = {
 
 def cmd_job_stop(args: argparse.Namespace) -> int:
     job = jobs.stop(args.kind, args.job)
-    print(f"asked {args.kind.noun} {job.job_id} to stop; it stops after the current batch")
+    if job.status == "queued":  # still waiting for a device slot: a stop cancels it
+        print(f"cancelled {args.kind.noun} {job.job_id} while it waited in the queue; resume "
+              "puts it back in line")
+    else:
+        print(f"asked {args.kind.noun} {job.job_id} to stop; it stops after the current batch")
     return 0
 
 
@@ -512,9 +516,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _follow_search(search: Search) -> Search:
-    """Print each trial as it finishes until the worker process ends."""
-    shown = 0
+    """Print its place in the queue while it waits, then each trial as it finishes, until the
+    worker process ends."""
+    shown, waiting = 0, None
     while True:
+        place = queue.wait_text(search.path)
+        if place and place != waiting:
+            print(place, flush=True)
+        waiting = place
         progress = searches.search_progress(search)
         for row in progress["table"].iloc[shown:].to_dict("records"):
             print(f"trial {row['trial']} {row['status']}: {progress['objective']} "

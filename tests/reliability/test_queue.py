@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cifarkit import jobs, processes, queue, rundir, runs, settings
+from cifarkit import cli, jobs, processes, queue, rundir, runs, settings
 from tests.conftest import wait_for
 from tests.unit.test_runs import tiny_config
 
@@ -134,7 +134,8 @@ def test_two_slots_let_two_run_and_never_more(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_a_stop_cancels_a_queued_run_that_never_loads_tensorflow(
-        monkeypatch: pytest.MonkeyPatch, launch_stand_in, workers: list[dict]) -> None:
+        monkeypatch: pytest.MonkeyPatch, launch_stand_in, workers: list[dict],
+        capsys: pytest.CaptureFixture) -> None:
     holder = launch_stand_in()
     wait_status(holder, "running")
     # The real worker command, with every import it makes written to its log.
@@ -165,7 +166,10 @@ def test_a_stop_cancels_a_queued_run_that_never_loads_tensorflow(
     runs.resume(run.run_id)  # back in line, at the end
     wait_for(lambda: line()[1:] == [(run.run_id, "queued", 1)], timeout=30, what="in line")
     assert status(run) == "queued"
-    runs.stop(run.run_id)
+    capsys.readouterr()
+    assert cli.main(["runs", "stop", run.run_id]) == 0
+    assert capsys.readouterr().out == (f"cancelled run {run.run_id} while it waited in the "
+                                       "queue; resume puts it back in line\n")
     assert runs.wait(run.run_id, timeout=60).status == "cancelled"
     release(holder)
 
