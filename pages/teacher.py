@@ -22,6 +22,8 @@ KINDS = {"run": (runs.KIND, RUN_ACTIONS), "search": (searches.KIND, SEARCH_ACTIO
 FLASH = "class_flash"  # (ok, text) of the last action, shown after the callback's rerun
 REFUSAL = ("This page is for the teacher. Sign in with the teacher passcode (sidebar) or a "
            "teacher's account.")
+NO_TEACHER = ("This page is for the teacher, and this server names none: set teacher_passcode "
+              "(or teacher_emails) under [cifarkit] in .streamlit/secrets.toml.")
 
 
 def show_flash() -> None:
@@ -180,7 +182,9 @@ def save_limits() -> None:
 
 st.title("Class")
 if not current_person().teacher:
-    st.error(REFUSAL, icon=":material/block:")
+    configured = classroom.teachers()
+    st.error(REFUSAL if configured.passcode or configured.emails else
+             f"{NO_TEACHER} {configured.problem}".strip(), icon=":material/block:")
     st.stop()
 show_flash()
 queue_section()

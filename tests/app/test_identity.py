@@ -15,6 +15,8 @@ from ui.identity import WRONG_PASSCODE, as_text
 
 APP, DATA_PAGE = page_path("app.py"), page_path("pages/data.py")
 PASSCODE = "owl-7"
+REFUSAL = ("This page is for the teacher. Sign in with the teacher passcode (sidebar) or a "
+           "teacher's account.")
 
 
 def app_test(**query: str) -> AppTest:
@@ -125,10 +127,7 @@ def test_a_name_with_markup_is_shown_as_typed() -> None:
 
 def test_the_right_passcode_makes_a_teacher_for_the_session(class_secrets: Path) -> None:
     alice = classroom.register("Alice")
-    at = rerun(app_test(me=alice.key))
-    at.sidebar.text_input[0].input(PASSCODE)
-    at.sidebar.button[1].click()
-    at = rerun(at)
+    at = sign_in_as_teacher(rerun(app_test(me=alice.key)), PASSCODE)
     assert signed_in_line(at) == ":material/person: Signed in as **Alice** (teacher)"
     assert not at.sidebar.text_input  # no passcode box once a teacher
     # The URL key alone never makes a teacher: a reload with it is Alice, a student.
@@ -136,12 +135,29 @@ def test_the_right_passcode_makes_a_teacher_for_the_session(class_secrets: Path)
     assert signed_in_line(at) == ":material/person: Signed in as **Alice**"
 
 
+def sign_in_as_teacher(at: AppTest, passcode: str) -> AppTest:
+    at.sidebar.text_input[0].input(passcode)
+    at.sidebar.button[1].click()
+    return rerun(at)
+
+
+def test_the_class_page_opens_for_a_teacher_and_refuses_a_student(class_secrets: Path) -> None:
+    alice = classroom.register("Alice")
+    student = rerun(app_test(me=alice.key))
+    student.switch_page("pages/teacher.py")  # its URL, typed by a student
+    student = rerun(student)
+    assert [item.value for item in student.error] == [REFUSAL] and not student.subheader
+    teacher = sign_in_as_teacher(rerun(app_test(me=alice.key)), PASSCODE)
+    teacher.switch_page("pages/teacher.py")
+    teacher = rerun(teacher)
+    assert teacher.title[0].value == "Class"
+    assert [item.value for item in teacher.subheader] == [
+        "Queue", "Everyone's runs and searches", "Class limits"]
+
+
 def test_a_wrong_passcode_is_one_line_without_a_hint(class_secrets: Path) -> None:
     alice = classroom.register("Alice")
-    at = rerun(app_test(me=alice.key))
-    at.sidebar.text_input[0].input("owl-8")
-    at.sidebar.button[1].click()
-    at = rerun(at)
+    at = sign_in_as_teacher(rerun(app_test(me=alice.key)), "owl-8")
     assert [item.value for item in at.sidebar.error] == [WRONG_PASSCODE]
     assert signed_in_line(at) == ":material/person: Signed in as **Alice**"
     shown = " ".join(str(element.value) for element in [*at.markdown, *at.error, *at.caption])

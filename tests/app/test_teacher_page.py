@@ -53,12 +53,30 @@ def flash(at) -> list[str]:
     return [item.value for item in [*at.success, *at.error]]
 
 
-def test_a_student_reaching_the_page_is_refused_and_sees_nothing_of_the_class(line) -> None:
+@pytest.fixture
+def passcode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's secrets name a teacher passcode (CIFARKIT_SECRETS)."""
+    (tmp_path / "secrets.toml").write_text('[cifarkit]\nteacher_passcode = "owl-7"\n')
+    monkeypatch.setenv("CIFARKIT_SECRETS", str(tmp_path / "secrets.toml"))
+
+
+def test_a_student_reaching_the_page_is_refused_and_sees_nothing_of_the_class(
+        line, passcode) -> None:
     at = open_class_page(ALICE)
     assert [item.value for item in at.error] == [
         "This page is for the teacher. Sign in with the teacher passcode (sidebar) or a "
         "teacher's account."]
     assert not at.dataframe and not at.button and not at.subheader
+
+
+def test_without_a_configured_teacher_the_refusal_says_how_to_name_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIFARKIT_SECRETS", str(tmp_path / "missing.toml"))
+    at = open_class_page(ALICE)
+    assert [item.value for item in at.error] == [
+        "This page is for the teacher, and this server names none: set teacher_passcode (or "
+        "teacher_emails) under [cifarkit] in .streamlit/secrets.toml. no teacher is configured: "
+        f"CIFARKIT_SECRETS names no file ({tmp_path / 'missing.toml'})"]
 
 
 def test_the_teacher_sees_the_line_with_position_job_owner_kind_state_and_wait(line) -> None:
