@@ -47,6 +47,7 @@ from tests.e2e.conftest import AppServer  # the suite's way to start the app
 MAX_SESSIONS = 30  # a class; more would measure this script more than the server
 SAMPLE_EVERY_S = 0.5  # memory and job statuses
 TEARDOWN_S = 20.0  # kept back from --max-seconds to stop everything
+EARLY_STOP_S = 10.0  # a tab that stopped polling this long before the last run ended stopped early
 MIN_AVAILABLE = 0.10  # stop the test when less than this share of the memory is left
 # Every folder the app and the workers write, inside the test's own folder (never the class's).
 FOLDERS = {"CIFARKIT_RUNS_DIR": "runs", "CIFARKIT_SEARCHES_DIR": "searches",
@@ -163,6 +164,8 @@ class LoadTest:
     cpu: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "clients": 0.0})
     window: tuple[float, float] = (0.0, 0.0)  # wall times all N tabs were polling
     opened: float = 0.0  # wall time the students launched and opened the page
+    ended: float = 0.0  # wall time the last student run ended
+    tab_crashes: list[str] = field(default_factory=list)  # a tab's watch loop that raised
     capped: bool = False
 
     def page_query(self, key: str) -> str:
@@ -202,13 +205,16 @@ class LoadTest:
         before = self._cpu_now()
         try:
             await self.until_ended(self.students)
+            self.ended = time.time()
         finally:
             after = self._cpu_now()
             seconds = max(after["wall"] - before["wall"], 1e-9)
             self.cpu = {name: (after[name] - before[name]) / seconds
                         for name in ("server", "clients")}
             stop.set()
-            await asyncio.gather(*watching, return_exceptions=True)
+            outcomes = await asyncio.gather(*watching, return_exceptions=True)
+            self.tab_crashes = [repr(outcome) for outcome in outcomes
+                                if isinstance(outcome, Exception)]
             await asyncio.gather(*(tab.close() for tab in self.tabs), return_exceptions=True)
             self.window = all_watching(self.tabs)
 
@@ -261,6 +267,16 @@ def all_watching(tabs: list[PageSession]) -> tuple[float, float]:
     return max(span[0] for span in spans), min(span[1] for span in spans)
 
 
+def stopped_early(test: LoadTest) -> int:
+    """Tabs whose live panel stopped polling while student runs were still active, which a
+    browser's would not do when students see every run (their own ended, with
+    --own-runs-only, is expected)."""
+    if test.args.own_runs_only or not test.ended:
+        return 0
+    spans = [tab.watching() for tab in test.tabs]
+    return sum(span is None or span[1] < test.ended - EARLY_STOP_S for span in spans)
+
+
 def run_speeds(run_ids: list[str], test: LoadTest, window: tuple[float, float]
                ) -> list[dict[str, Any]]:
     """Each run's final status and its steady training speed while `window` (wall times)."""
@@ -297,6 +313,7 @@ def summarise(test: LoadTest, wall: float) -> dict[str, Any]:
         "tabs": [[[rerun.kind, round(rerun.sent - test.opened, 2), round(rerun.seconds, 3)]
                   for rerun in tab.reruns] for tab in test.tabs],  # t=0: the class launched
         "all_watching_s": [round(edge - test.opened, 2) for edge in test.window],
+        "tabs_stopped_early": stopped_early(test), "tab_crashes": test.tab_crashes,
         "throughput": {"quiet": quiet_rate, "quiet_each": [r["images_per_second"] for r in quiet],
                        "watched": watched_rate,
                        "watched_runs": sum(bool(row["seconds"]) for row in watched),
@@ -343,6 +360,9 @@ def verdict(result: dict[str, Any]) -> list[str]:
     slots = result["machine"]["slots"]
     if jobs["max_running"] > slots:
         problems.append(f"{jobs['max_running']} runs trained at once on {slots} slot(s)")
+    if result["tabs_stopped_early"] or result["tab_crashes"]:
+        problems.append(f"{result['tabs_stopped_early']} tab(s) stopped polling early, "
+                        f"{len(result['tab_crashes'])} crashed: {result['tab_crashes']}")
     if result["failed_reruns"]:
         problems.append(f"{result['failed_reruns']} reruns failed: {result['rerun_errors']}")
     return problems

@@ -101,9 +101,11 @@ class PageSession:
         self._socket: websockets.ClientConnection | None = None
 
     async def open(self) -> None:
+        # No keepalive pings: a browser sends none, and a busy server answering one late would
+        # make the client drop the connection.
         self._socket = await websockets.connect(
             self.stream, subprotocols=["streamlit"], origin=self.origin, max_size=None,
-            open_timeout=RERUN_TIMEOUT_S)
+            open_timeout=RERUN_TIMEOUT_S, ping_interval=None)
 
     async def close(self) -> None:
         if self._socket is not None:
@@ -113,11 +115,15 @@ class PageSession:
         """The whole page, or one fragment of it (as the browser's timer asks for a live one)."""
         self.tracker.errors = []
         sent, start = time.time(), time.perf_counter()
-        await self._socket.send(rerun_request(self.tracker, self.page, self.query, fragment_id))
         try:
+            await self._socket.send(rerun_request(self.tracker, self.page, self.query,
+                                                  fragment_id))
             await asyncio.wait_for(self._read_until_finished(), RERUN_TIMEOUT_S)
         except TimeoutError:
             self.tracker.errors.append(f"no script_finished within {RERUN_TIMEOUT_S:.0f} s")
+        except websockets.ConnectionClosed as closed:
+            self.tracker.errors.append(f"connection closed ({closed})")
+            self.tracker.fragments.clear()  # nothing more to poll on this tab
         record = Rerun("fragment" if fragment_id else "page", sent,
                        time.perf_counter() - start, list(self.tracker.errors))
         self.reruns.append(record)

@@ -3,11 +3,14 @@ bookkeeping, the /proc readings, the refusals and the teardown of worker process
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -185,7 +188,8 @@ def result(**changes) -> dict:
         "sessions": 2, "settings": {"max_seconds": 600.0}, "machine": {"slots": 1},
         "latency": {"page": {"n": 2, "median": 1.5, "p95": 2.25},
                     "fragment": {"n": 1200, "median": 0.125, "p95": 0.5}},
-        "reruns": 1202, "failed_reruns": 0, "rerun_errors": {},
+        "reruns": 1202, "failed_reruns": 0, "rerun_errors": {}, "tabs_stopped_early": 0,
+        "tab_crashes": [],
         "throughput": {"quiet": 500.0, "quiet_each": [510.0, 490.0], "watched": 460.0,
                        "watched_runs": 2, "drop": 0.08},
         "jobs": {"launched": 2, "completed": 2, "max_running": 1, "max_queued": 1},
@@ -214,11 +218,13 @@ def test_table_reads_the_figures_with_their_units() -> None:
 def test_verdict_names_each_thing_that_failed() -> None:
     assert load_classroom.verdict(result()) == []
     failed = result(capped=True, failed_reruns=3, rerun_errors={"KeyError": 3},
+                    tabs_stopped_early=1, tab_crashes=["OSError('gone')"],
                     jobs={"launched": 2, "completed": 1, "max_running": 2, "max_queued": 0})
     assert load_classroom.verdict(failed) == [
         "stopped at --max-seconds 600",
         "1 of 2 student runs completed",
         "2 runs trained at once on 1 slot(s)",
+        "1 tab(s) stopped polling early, 1 crashed: [\"OSError('gone')\"]",
         "3 reruns failed: {'KeyError': 3}",
     ]
 
@@ -230,3 +236,30 @@ def test_caption_says_what_ran_on_what() -> None:
     assert load_classroom.caption(result(settings=settings_, machine=machine)) == (
         "2 simulated tabs on Train (students see every run), one run each: digits, simple_cnn "
         "at 64 px, 2 epochs, batch 64; 1 slot(s), 2 CPUs, 24 GB, 0 GPU(s), host vm")
+
+
+class ClosedSocket:
+    """A WebSocket the server has already dropped."""
+
+    async def send(self, data: bytes) -> None:
+        raise websockets.ConnectionClosed(None, None)
+
+
+def test_a_dropped_connection_is_a_failed_rerun_and_ends_the_tabs_watch() -> None:
+    page = tab()
+    page.tracker.fragments = {"live": 2.0}
+    page._socket = ClosedSocket()
+    asyncio.run(page.watch(asyncio.Event()))
+    assert [(rerun.kind, rerun.errors) for rerun in page.reruns] == [
+        ("fragment", ["connection closed (no close frame received or sent)"])]
+
+
+def test_tabs_that_stopped_polling_before_the_last_run_ended_are_counted(tmp_path) -> None:
+    args = argparse.Namespace(own_runs_only=False)
+    test = load_classroom.LoadTest(args, tmp_path, server=None, samples=None, ended=100.0)
+    test.tabs = [tab(("fragment", 4.0, 1.0), ("fragment", 79.0, 1.0)),  # stopped at 80
+                 tab(("fragment", 4.0, 1.0), ("fragment", 98.0, 1.0)),  # polled to the end
+                 tab(("page", 0.0, 3.0))]  # never polled
+    assert load_classroom.stopped_early(test) == 2
+    test.args = argparse.Namespace(own_runs_only=True)  # a tab stops once its own run ended
+    assert load_classroom.stopped_early(test) == 0
