@@ -111,6 +111,7 @@ def table(result: dict[str, Any]) -> str:
         ("peak memory, server + workers", f"{memory['peak_ours_mb']:,.0f} MB"),
         ("CPU while the class watched: server / the simulated tabs",
          f"{cpu['server']:.0%} / {cpu['clients']:.0%} of one core"),
+        ("server CPU per live update", _seconds(cpu["server_seconds_per_rerun"])),
         ("wall time", f"{result['wall_seconds']:.0f} s"
          + (" (stopped at --max-seconds)" if result["capped"] else "")),
     ]

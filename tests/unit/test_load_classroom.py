@@ -195,7 +195,8 @@ def result(**changes) -> dict:
         "jobs": {"launched": 2, "completed": 2, "max_running": 1, "max_queued": 1},
         "memory": {"total_mb": 24000.0, "start_used_mb": 2000.0, "peak_used_mb": 3500.0,
                    "peak_ours_mb": 1900.0, "low": None},
-        "cpu": {"server": 0.25, "clients": 0.05}, "wall_seconds": 312.4, "capped": False,
+        "cpu": {"server": 0.25, "clients": 0.05, "server_seconds_per_rerun": 0.0625},
+        "wall_seconds": 312.4, "capped": False,
     }
     return {**base, **changes}
 
@@ -212,6 +213,9 @@ def test_table_reads_the_figures_with_their_units() -> None:
     assert ("| student runs completed | 2 of 2 (at most 1 running and 1 queued at once) |"
             in lines)
     assert "| peak memory, whole machine | 3,500 MB of 24,000 MB (+1,500 MB) |" in lines
+    assert ("| CPU while the class watched: server / the simulated tabs | 25% / 5% of one core |"
+            in lines)
+    assert "| server CPU per live update | 0.06 s |" in lines
     assert "| wall time | 312 s |" in lines
 
 
