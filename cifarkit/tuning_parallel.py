@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import threading
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import Any
-
-import keras_tuner
+from typing import TYPE_CHECKING, Any
 
 from cifarkit import cluster, failures, rundir, searchdir
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 WORKER_LOG = "trials-{tuner}.log"  # each trial worker's output, in the search folder
 POLL_SECONDS = 1.0
@@ -58,20 +60,21 @@ def run_chief(tuner: keras_tuner.Tuner, search_dir: Path) -> None:
 
 
 def _submit_workers(search_dir: Path, ip: str, port: int) -> list[dict[str, Any]]:
-    """One Ray job per trial worker, recorded in status.json (trial_workers)."""
-    workers = []
-    for number in range(1, cluster.trial_workers() + 1):
-        tuner_id = f"worker{number}"
+    """One Ray job per trial worker, recorded in status.json (trial_workers) before Ray is
+    asked, so that a worker starting at once finds itself wanted (run_worker)."""
+    tuner_ids = [f"worker{number}" for number in range(1, cluster.trial_workers() + 1)]
+    submissions = [f"cifarkit-{search_dir.name}-{tuner_id}-{secrets.token_hex(3)}"
+                   for tuner_id in tuner_ids]
+    failures.save_status(search_dir, trial_workers=submissions, oracle=f"{ip}:{port}")
+    for tuner_id, submission in zip(tuner_ids, submissions, strict=True):
         env = {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": ip,
                "KERASTUNER_ORACLE_PORT": str(port)}
-        submission = cluster.submit_command(
+        cluster.submit_command(
             search_dir, WORKER_LOG.format(tuner=tuner_id),
             ["-m", "cifarkit.tuning_parallel", "--search-dir", str(search_dir.resolve())],
-            extra_env=env)
-        workers.append({"ray_job": submission, "ray_address": cluster.address()})
-    failures.save_status(search_dir, trial_workers=[worker["ray_job"] for worker in workers],
-                         oracle=f"{ip}:{port}")
-    return workers
+            extra_env=env, submission=submission)
+    return [{"ray_job": submission, "ray_address": cluster.address()}
+            for submission in submissions]
 
 
 def _serve(oracle: Any, servicer: Any, search_dir: Path, workers: list[dict[str, Any]]) -> None:
@@ -107,17 +110,23 @@ def _stop_workers(workers: list[dict[str, Any]]) -> None:
 
 def run_worker(search_dir: Path) -> int:
     """A trial worker: trials from the chief's oracle until it has none left, or STOP."""
-    from cifarkit import jobs, searches, training, tuning
-    from cifarkit.tuneconfig import TuneConfig
+    from cifarkit import jobs, searches
 
     jobs.job_dir(searches.KIND, search_dir, search_dir.parent)  # a search folder, nothing else
+    chief = rundir.read_status(search_dir)
+    if os.environ.get(cluster.IN_RAY) not in chief.get("trial_workers", []) or not cluster.alive(
+            chief):  # started late by Ray, after the search ended or was resumed: not wanted
+        print("this trial worker's search has ended or was resumed: leaving", flush=True)
+        return 0
+    from cifarkit import training, tuning  # loads TensorFlow: only once wanted
+    from cifarkit.tuneconfig import TuneConfig
+
     tune = TuneConfig.load(search_dir / searchdir.TUNE).validate()
     training.configure_keras(tune.base)
     dataset, (x_train, y_train), (x_val, y_val) = training.load_splits(tune.base)
     data = tuning.SearchData(x_train, y_train, x_val, y_val, len(dataset.class_names))
     tuner = tuning.make_tuner(tune, tuning.CifarHyperModel(tune, data, search_dir), search_dir)
-    threading.Thread(target=_leave_with_chief, args=(rundir.read_status(search_dir),),
-                     daemon=True).start()
+    threading.Thread(target=_leave_with_chief, args=(chief,), daemon=True).start()
     try:
         tuner.search(epochs=tune.epochs_per_trial, verbose=2)
     except tuning.SearchStopped:
