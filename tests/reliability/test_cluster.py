@@ -4,6 +4,7 @@ here and stopped afterwards; runs and a search go through Ray's Jobs API to the 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def ray_head() -> Iterator[str]:
     finally:
         head.terminate()
         head.wait(timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)  # its logs and sockets
         if saved is None:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
