@@ -1,19 +1,23 @@
 """Issue 9 in the real browser: a typed name is remembered across a reload (its key rides in the
-address as ?me=), and a second browser context is a different person. The key's write-back after
+address as ?me=), a second browser context is a different person, and the Class page joins the
+menu once the teacher's passcode is given (AppTest cannot see the menu). The key's write-back after
 the menu switches pages is checked under AppTest (tests/app/test_identity.py)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from cifarkit import classroom
-from tests.e2e.conftest import AppServer, new_tab
+from tests.e2e.conftest import TESTER, AppServer, new_tab
 from tests.e2e.test_browser import settle, shoot
 
 pytestmark = pytest.mark.e2e
+PASSCODE = "owl-7"
 
 
 def key_in(url: str) -> str:
@@ -53,3 +57,38 @@ def test_a_typed_name_survives_a_reload_and_another_browser_is_someone_else(
     assert other_key != key
     assert classroom.person(other_key) == classroom.Person(other_key, "Bob")
     signed_in(tab, "Alice")  # Bob signing in elsewhere changes nothing in Alice's tab
+
+
+@pytest.fixture
+def class_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppServer]:
+    """The real app on a server whose secrets name a teacher passcode."""
+    (tmp_path / "secrets.toml").write_text(f'[cifarkit]\nteacher_passcode = "{PASSCODE}"\n')
+    monkeypatch.setenv("CIFARKIT_SECRETS", str(tmp_path / "secrets.toml"))
+    server = AppServer(tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def menu(tab) -> list[str]:
+    """The menu's page titles (a link's text is its Material icon's name, then its title)."""
+    links = tab.locator("[data-testid='stSidebarNav']").get_by_role("link").all_inner_texts()
+    return [text.split("\n")[-1].strip() for text in links]
+
+
+def test_the_class_page_is_in_the_menu_only_once_signed_in_as_teacher(
+        class_server: AppServer, browser_tab) -> None:
+    tab = browser_tab
+    tab.goto(class_server.url)
+    signed_in(tab, TESTER)
+    assert "Class" not in menu(tab)
+    tab.get_by_text("Teacher sign-in").click()
+    tab.get_by_label("Teacher passcode").fill(PASSCODE)
+    tab.get_by_role("button", name="Sign in as teacher").click()
+    signed_in(tab, f"{TESTER} (teacher)")
+    assert menu(tab)[-1] == "Class"
+    tab.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Class").click()
+    tab.get_by_role("heading", name="Class limits").wait_for()
+    shoot(tab, "9-class-page")
