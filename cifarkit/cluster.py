@@ -88,7 +88,7 @@ def submit(kind: JobKind, folder: Path, resume: bool = False) -> str:
     command, folder_flag = kind.worker
     arguments = ["-m", "cifarkit", command, folder_flag, str(folder.resolve()),
                  *(["--resume"] if resume else [])]
-    submission = f"cifarkit-{folder.name}-{secrets.token_hex(3)}"
+    submission = submission_id(folder)
     rundir.update_status(folder, status="queued", error=None, note=None, ray_job=submission,
                          ray_address=address(), pid=None, pid_started=None)
     # A search with parallel trials is a chief serving its oracle: the trial workers it submits
@@ -109,7 +109,7 @@ def submit_command(folder: Path, log: str, arguments: list[str], reserve: bool =
     CIFARKIT_RAY_CPUS CPUs for it. Returns the submission id."""
     at = address()
     ray = client(at)
-    submission = submission or f"cifarkit-{folder.name}-{secrets.token_hex(3)}"
+    submission = submission or submission_id(folder)
     entrypoint = (f"python {shlex.join(arguments)} "
                   f">> {shlex.quote(str(folder.resolve() / log))} 2>&1")
     env = {**worker_env(), **(extra_env or {}), IN_RAY: submission}
@@ -117,6 +117,11 @@ def submit_command(folder: Path, log: str, arguments: list[str], reserve: bool =
                    runtime_env={"env_vars": env}, **(_resources(at) if reserve else {}))
     _states.pop(at, None)  # the next liveness check must see the new job
     return submission
+
+
+def submission_id(folder: Path, label: str = "") -> str:
+    """A new Ray submission id that names the job (`ray job list`, the dashboard's Jobs tab)."""
+    return "-".join(["cifarkit", folder.name, *filter(None, [label]), secrets.token_hex(3)])
 
 
 def still_wanted(folder: Path) -> bool:

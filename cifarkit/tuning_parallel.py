@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import threading
 import time
@@ -63,8 +62,7 @@ def _submit_workers(search_dir: Path, ip: str, port: int) -> list[dict[str, Any]
     """One Ray job per trial worker, recorded in status.json (trial_workers) before Ray is
     asked, so that a worker starting at once finds itself wanted (run_worker)."""
     tuner_ids = [f"worker{number}" for number in range(1, cluster.trial_workers() + 1)]
-    submissions = [f"cifarkit-{search_dir.name}-{tuner_id}-{secrets.token_hex(3)}"
-                   for tuner_id in tuner_ids]
+    submissions = [cluster.submission_id(search_dir, tuner_id) for tuner_id in tuner_ids]
     failures.save_status(search_dir, trial_workers=submissions, oracle=f"{ip}:{port}")
     for tuner_id, submission in zip(tuner_ids, submissions, strict=True):
         env = {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": ip,
