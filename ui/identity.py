@@ -95,13 +95,17 @@ def _signed_in() -> Person | None:
     """The OIDC account as a person (a teacher if listed, or once signed in with the passcode)."""
     if not st.user.get("is_logged_in"):
         return None
-    person = classroom.account_person(str(st.user.get("email") or ""),
-                                      str(st.user.get("name") or ""))
+    # An account without an e-mail claim is told apart by its subject id (always there in
+    # OIDC), never lumped together with every other e-mail-less account.
+    account = str(st.user.get("email") or f"subject:{st.user.get('sub') or ''}")
+    name = str(st.user.get("name") or "")
+    person = classroom.account_person(account, name if name or "@" in account else "someone")
     previous = st.session_state.get(PERSON)
     if previous is not None and previous.key == person.key and previous.teacher:
         person = previous
     st.session_state[PERSON] = person
     return person
+
 
 def _ask_sign_in() -> None:
     st.info("Sign in to use cifarkit: your runs and uploads are kept under your account.",

@@ -220,3 +220,11 @@ def test_a_reload_still_reads_the_students_own_upload() -> None:
     reload = rerun(reload)
     assert not reload.error
     assert reload.session_state["data_config"].path == path
+
+
+def test_under_oidc_accounts_without_an_email_stay_apart_by_their_subject() -> None:
+    people = [rerun(oidc_app({"is_logged_in": True, "sub": sub})).session_state["person"]
+              for sub in ("google-1", "google-2")]
+    assert people[0].key != people[1].key
+    assert [person.name for person in people] == ["someone", "someone"]
+    assert not any(person.teacher for person in people)
