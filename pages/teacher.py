@@ -20,21 +20,23 @@ enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
 
 KINDS = {"run": (runs.KIND, RUN_ACTIONS), "search": (searches.KIND, SEARCH_ACTIONS)}
 FLASH = "class_flash"  # (ok, text) of the last action, shown after the callback's rerun
+QUEUE_FLASH = "class_queue_flash"  # the same for the queue's buttons, shown in its fragment
+QUEUE_REFRESH_SECONDS = 5  # the line redraws itself: jobs start, finish and join meanwhile
 REFUSAL = ("This page is for the teacher. Sign in with the teacher passcode (sidebar) or a "
            "teacher's account.")
 NO_TEACHER = ("This page is for the teacher, and this server names none: set teacher_passcode "
               "(or teacher_emails) under [cifarkit] in .streamlit/secrets.toml.")
 
 
-def show_flash() -> None:
-    flash = st.session_state.pop(FLASH, None)
+def show_flash(key: str = FLASH) -> None:
+    flash = st.session_state.pop(key, None)
     if flash:
         (st.success if flash[0] else st.error)(flash[1])
 
 
-def act(kind: str, action: str, job_id: str) -> None:
+def act(kind: str, action: str, job_id: str, flash: str = FLASH) -> None:
     """Stop (a queued job: cancel) or delete a job as the teacher (a button callback)."""
-    st.session_state[FLASH] = perform(KINDS[kind][1], action, job_id, by=current_person())
+    st.session_state[flash] = perform(KINDS[kind][1], action, job_id, by=current_person())
 
 
 def move(job_id: str, position: int) -> None:
@@ -42,9 +44,9 @@ def move(job_id: str, position: int) -> None:
     job that has left the line meanwhile, or a position outside it."""
     try:
         queue.move(job_id, position, by=current_person())
-        st.session_state[FLASH] = (True, f"Moved {job_id} to position {position}.")
+        st.session_state[QUEUE_FLASH] = (True, f"Moved {job_id} to position {position}.")
     except jobs.JobError as error:
-        st.session_state[FLASH] = (False, str(error))
+        st.session_state[QUEUE_FLASH] = (False, str(error))
 
 
 def job_name(kind: str, entry: queue.QueueEntry) -> str:
@@ -55,8 +57,11 @@ def job_name(kind: str, entry: queue.QueueEntry) -> str:
         return entry.job_id
 
 
+@st.fragment(run_every=QUEUE_REFRESH_SECONDS)
 def queue_section() -> None:
+    """The line, redrawn every few seconds on its own (its buttons rerun only this part)."""
     st.subheader("Queue")
+    show_flash(QUEUE_FLASH)
     line = queue.entries()
     if not line:
         st.info("No job is waiting or running.", icon=":material/hourglass_empty:")
@@ -93,7 +98,7 @@ def queue_actions(line: list[queue.QueueEntry]) -> None:
     front.button("To front", key="class_front", icon=":material/vertical_align_top:",
                  disabled=entry.position == 1, on_click=move, args=(entry.job_id, 1))
     cancel.button("Cancel", key="class_cancel", icon=":material/cancel:", on_click=act,
-                  args=(entry.kind, "stop", entry.job_id),
+                  args=(entry.kind, "stop", entry.job_id, QUEUE_FLASH),
                   help="Take it out of the line (status cancelled); its owner can resume it.")
 
 
