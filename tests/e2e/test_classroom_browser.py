@@ -90,5 +90,6 @@ def test_the_class_page_is_in_the_menu_only_once_signed_in_as_teacher(
     signed_in(tab, f"{TESTER} (teacher)")
     assert menu(tab)[-1] == "Class"
     tab.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Class").click()
-    tab.get_by_role("heading", name="Class limits").wait_for()
+    tab.get_by_role("button", name="Save class limits").wait_for()
+    settle(tab)
     shoot(tab, "9-class-page")
