@@ -148,7 +148,7 @@ def test_a_blanked_status_of_a_completed_run_reads_completed_and_is_not_resumed(
     with pytest.raises(runs.RunError) as refused:
         runs.resume(run.run_id)
     assert str(refused.value) == (f"run {run.run_id} is completed; only stopped, interrupted, "
-                                  "failed runs can be resumed")
+                                  "failed, cancelled runs can be resumed")
     assert workers(fake_worker) == [] and snapshot(run.path) == before
 
 
