@@ -18,7 +18,7 @@ from ui.identity import current_person
 from ui.images import enlarge
 from ui.legacy import enter_app
 from ui.nav import nav_link
-from ui.owners import visible
+from ui.owners import picker_labels, visible
 from ui.runfiles import load_model, load_predictions
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
@@ -63,7 +63,7 @@ def choose_runs() -> list[runs.Run]:
     best = compare.best_run(list(usable.values()))  # not the newest: often a 1-epoch trial
     chosen = st.multiselect(
         "Model", list(usable), default=[best.run_id],
-        format_func=lambda run_id: run_label(usable[run_id]), key="predict_runs",
+        format_func=picker_labels(usable.values(), run_label).get, key="predict_runs",
         help="Pick one run, or several to average their predictions (an ensemble). Runs in an "
         "ensemble must know the same classes. A .keras model from elsewhere can be imported "
         "on the Runs page (“Import a model”) and then appears here.")

@@ -13,7 +13,14 @@ from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.model_import import import_section
 from ui.nav import nav_link
-from ui.owners import is_own, owner_label, read_only_note, show_read_only, visible
+from ui.owners import (
+    is_own,
+    owner_label,
+    picker_labels,
+    read_only_note,
+    show_read_only,
+    visible,
+)
 from ui.runfiles import load_predictions
 from ui.waiting import in_line, places
 
@@ -154,7 +161,8 @@ def manage(all_runs: list[runs.Run]) -> None:
     """Actions on one run: stop (cancel a queued one), resume, download its model (in several
     formats), delete. Someone else's run is read-only: downloads only, with its owner named."""
     by_id = {run.run_id: run for run in all_runs}
-    run_id = st.selectbox("Run", list(by_id), format_func=lambda key: run_label(by_id[key]),
+    labels = picker_labels(all_runs, run_label)
+    run_id = st.selectbox("Run", list(by_id), format_func=labels.get,
                           key="runs_manage", help="The run the buttons below act on.")
     run = by_id[run_id]
     if run.status == "failed" and run.info.get("error"):

@@ -32,7 +32,7 @@ from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, 
 from ui.identity import current_person
 from ui.legacy import enter_app
 from ui.nav import nav_link
-from ui.owners import is_own, owner_label, owner_suffix, show_read_only, visible
+from ui.owners import is_own, owner_label, picker_labels, show_read_only, visible
 from ui.state import current_augment_config, current_data_config, focus_run
 from ui.waiting import in_line
 
@@ -427,7 +427,7 @@ def search_label(search: searches.Search) -> str:
     best = search.info.get("best_score")
     score = f" · best {format_score(best, search.config.objective)}" if best is not None else ""
     return (f"{search.name} · {ALGORITHM_NAMES[search.config.algorithm]} · "
-            f"{search.status}{score}{owner_suffix(search)}")
+            f"{search.status}{score}")
 
 
 def pick_search(every: list[searches.Search]) -> searches.Search:
@@ -443,7 +443,7 @@ def pick_search(every: list[searches.Search]) -> searches.Search:
         st.session_state["tune_search"] = st.session_state["tune_pick"]
 
     chosen = st.selectbox("Search", list(by_id), key="tune_pick", on_change=remember,
-                          format_func=lambda key: search_label(by_id[key]),
+                          format_func=picker_labels(every, search_label).get,
                           help="Your searches, newest first (and other students' where "
                           "the teacher shares them).")
     st.session_state["tune_search"] = chosen

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from cifarkit import compare, runs
-from ui.owners import owner_suffix
 
 # status -> (badge colour, Material icon). Material icons ship with Streamlit's own font, so
 # they draw on classroom machines that have no emoji font (emoji there are empty boxes).
@@ -42,10 +41,10 @@ def status_cells(statuses: pd.Series) -> pd.Series:
 
 def run_label(run: runs.Run) -> str:
     """How a run is named in pickers (plain text: options draw no icons): name, architecture
-    (or "imported"), status, accuracy, and whose it is when it is not the person's own."""
+    (or "imported"), status, accuracy. ui.owners.picker_labels adds whose it is."""
     accuracy = run.info.get("test_accuracy")
     score = f" · acc {accuracy:.3f}" if isinstance(accuracy, float) else ""
-    return f"{run.name} · {compare.model_label(run)} · {run.status}{score}{owner_suffix(run)}"
+    return f"{run.name} · {compare.model_label(run)} · {run.status}{score}"
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -7,7 +7,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from cifarkit import runs
 from ui.format import run_label
-from ui.owners import visible
+from ui.owners import picker_labels, visible
 from ui.state import SELECTED_RUN
 
 
@@ -30,6 +30,8 @@ def pick_run(label: str, key: str, with_predictions: bool = True,
     chosen = st.session_state.get(SELECTED_RUN)
     ids = [run.run_id for run in candidates]
     index = ids.index(chosen) if chosen in ids else 0
-    run = st.selectbox(label, candidates, index=index, format_func=run_label, key=key, help=help)
+    labels = picker_labels(candidates, run_label)  # with the owner of someone else's run
+    run = st.selectbox(label, candidates, index=index, format_func=lambda run: labels[run.run_id],
+                       key=key, help=help)
     st.session_state[SELECTED_RUN] = run.run_id
     return run

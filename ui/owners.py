@@ -7,7 +7,7 @@ another student's job unless the class allows it, nor offers buttons the package
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from streamlit.delta_generator import DeltaGenerator
@@ -17,6 +17,7 @@ from ui.identity import current_person
 
 
 class HasStatus(Protocol):
+    job_id: str
     info: dict[str, Any]  # status.json: owner and owner_name are recorded there at create
 
 
@@ -52,6 +53,13 @@ def owner_suffix(job: HasStatus) -> str:
     """" · Alice's" after a picker label of someone else's job ("" for the person's own), so
     two students' runs of the same name can be told apart."""
     return "" if is_own(job) else f" · {owner_label(job)}'s"
+
+
+def picker_labels(jobs: Iterable[Job], label: Callable[[Job], str]) -> dict[str, str]:
+    """job id -> label(job), plus whose it is for someone else's job. Computed now, in the
+    script run: a picker's format_func may be called later, outside it (AppTest does), where
+    no person is known."""
+    return {job.job_id: label(job) + owner_suffix(job) for job in jobs}
 
 
 def read_only_note(job: HasStatus) -> str | None:
