@@ -6,7 +6,6 @@ the menu switches pages is checked under AppTest (tests/app/test_identity.py).""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -60,16 +59,16 @@ def test_a_typed_name_survives_a_reload_and_another_browser_is_someone_else(
 
 
 @pytest.fixture
-def class_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppServer]:
-    """The real app on a server whose secrets name a teacher passcode."""
+def passcode_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets naming a teacher passcode, in the environment a server started later inherits."""
     (tmp_path / "secrets.toml").write_text(f'[cifarkit]\nteacher_passcode = "{PASSCODE}"\n')
     monkeypatch.setenv("CIFARKIT_SECRETS", str(tmp_path / "secrets.toml"))
-    server = AppServer(tmp_path)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture
+def class_server(passcode_secrets: None, app_server: AppServer) -> AppServer:
+    """The real app on a server whose secrets name a teacher passcode (set before it starts)."""
+    return app_server
 
 
 def menu(tab) -> list[str]:
