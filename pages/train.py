@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 
 import streamlit as st
 
-from cifarkit import charts, datasets, progress, rundir, runs
+from cifarkit import datasets, progress, rundir, runs
 from cifarkit.config import (
     MAX_INPUT_SIZE,
     MONITORS,
@@ -38,13 +38,16 @@ from ui.format import format_seconds, percent, status_label
 from ui.forms import LEARNING_RATES, labelled, launch, rate_text, show_failure, valid
 from ui.identity import current_person
 from ui.legacy import enter_app
+from ui.live import curves, forget_listing, metrics, run_listing
 from ui.nav import nav_link
 from ui.owners import is_own, owner_label, show_read_only, visible
+from ui.script_cleanup import install as install_cleanup
 from ui.state import SELECTED_RUN, current_augment_config, current_data_config, focus_run
 from ui.uploads import store_upload
-from ui.waiting import in_line
+from ui.waiting import places
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
+install_cleanup()  # no full gc.collect after every 2 s update of the live panel
 
 KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
 WEIGHTS = {"imagenet": "ImageNet (pretrained)", "none": "None (random start)",
@@ -315,13 +318,25 @@ def training_form(spec: DataConfig, kind: str, model: ModelConfig) -> None:
 
 
 def watched_runs() -> list[runs.Run]:
-    """The run launched here or picked on another page (else the newest), then all active runs:
-    the person's own, and others' (read-only) where the class lets them be seen."""
-    every = visible(runs.list_runs())
-    focus = next((run for run in every if run.run_id == st.session_state.get(SELECTED_RUN)),
-                 every[0] if every else None)
-    others = [run for run in every if run.is_active and run is not focus]
-    return ([focus] if focus else []) + others
+    """The run launched here or picked on another page (else the newest), then the person's
+    own active runs. Others' runs (where the class shows them) are on Runs, read-only: a
+    student watches their own work here, and every watched run costs each poll."""
+    every = visible(run_listing())  # shared by all sessions, up to a second old
+    chosen = st.session_state.get(SELECTED_RUN)
+    # The focus is read now: it may have been launched, or have finished, a moment ago.
+    focus = (fresh(chosen) if chosen else None) or (fresh(every[0].run_id) if every else None)
+    own = [run for run in every
+           if run.is_active and is_own(run) and (focus is None or run.run_id != focus.run_id)]
+    return ([focus] if focus else []) + own
+
+
+def fresh(run_id: str) -> runs.Run | None:
+    """The run read from disk now, if it exists and the person may see it."""
+    try:
+        run = runs.load(run_id)
+    except runs.RunError:
+        return None
+    return next(iter(visible([run])), None)
 
 
 def elapsed(run: runs.Run, rows: list[dict], batch: dict | None) -> float | None:
@@ -329,10 +344,12 @@ def elapsed(run: runs.Run, rows: list[dict], batch: dict | None) -> float | None
     return progress.elapsed_seconds(run.info, rows, batch, time.time(), run.is_active)
 
 
+def show_queued(wait: str | None) -> None:
+    """A queued run's card body: its place in line is all there is (nothing else is read)."""
+    st.progress(0.0, text=(wait or "queued: waiting for a free slot").capitalize())
+
+
 def show_progress(run: runs.Run, rows: list[dict], batch: dict | None) -> None:
-    if run.status == "queued":  # waiting for a device slot: its place in line is all there is
-        st.progress(0.0, text=(in_line(run) or "queued: waiting for a free slot").capitalize())
-        return
     total = run.config.training.epochs
     where = progress.epoch_progress(total, rows, batch)
     st.progress(where.fraction, text=where.epoch_text(run.is_active))
@@ -390,6 +407,7 @@ def request(action: str, run_id: str) -> None:
     """Stop/Cancel/Resume-button callback, as the person signed in: runs before the rerun, so
     the button already reads "Stopping…"; the outcome (or the package's refusal) is a toast."""
     done, text = perform(RUN_ACTIONS, action, run_id)
+    forget_listing()  # the next redraw, in any tab, shows the new status
     st.toast(text, icon=":material/check_circle:" if done else ":material/block:")
 
 
@@ -421,8 +439,8 @@ def stop_button(run: runs.Run, column: st.delta_generator.DeltaGenerator) -> Non
                   help="Stops after the current batch, then tests the best model so far.")
 
 
-def show_run(run: runs.Run) -> None:
-    rows = rundir.epoch_rows(run.path)
+def show_run(run: runs.Run, wait: str | None = None) -> None:
+    """One run's card; `wait` is a queued run's place in line (from one look at the queue)."""
     with st.container(border=True):
         head, action = st.columns([5, 1], vertical_alignment="center")
         head.markdown(f"#### {run.name}")
@@ -430,12 +448,16 @@ def show_run(run: runs.Run) -> None:
         head.caption(f"{status_label(run.status)} · {run.config.model.architecture} · "
                      f"{describe_data(run.config.data)}{owner}")
         stop_button(run, action)  # or Resume, for a stopped, interrupted or failed run
+        if run.status == "queued":
+            show_queued(wait)
+            return
+        rows, batch = metrics(run)
         if run.is_active:
-            show_progress(run, rows, rundir.latest_batch(run.path))
+            show_progress(run, rows, batch)
         else:
             show_outcome(run, rows)
         if rows:
-            st.plotly_chart(charts.training_curves(rows), key=f"train_curves_{run.run_id}")
+            st.plotly_chart(curves(run), key=f"train_curves_{run.run_id}")
         elif not run.is_active:
             st.caption("No epoch finished, so there are no curves to show.")
 
@@ -450,8 +472,8 @@ def live_panel() -> None:
             st.info("No runs yet: set one up in the other tab and press **Start training**.",
                     icon=":material/rocket_launch:")
             return
-        for run in watched:
-            show_run(run)
+        for run, wait in zip(watched, places(watched), strict=True):
+            show_run(run, wait)
         if active and not any(run.is_active for run in watched):
             st.rerun()  # everything finished: redraw the page once and stop polling
 
@@ -470,7 +492,7 @@ data_spec = current_data_config()
 shape = show_data(data_spec)
 if st.session_state.pop("train_goto_live", False) or "train_tab" not in st.session_state:
     st.session_state["train_tab"] = LIVE if st.session_state.get("train_run") or any(
-        run.is_active for run in visible(runs.list_runs())) else SETUP
+        run.is_active for run in visible(run_listing())) else SETUP
 setup_tab, live_tab = st.tabs([SETUP, LIVE], key="train_tab", on_change="rerun")
 with setup_tab:
     if setup_tab.open and shape is not None:
