@@ -10,6 +10,7 @@ callers only read them.
 from __future__ import annotations
 
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import plotly.graph_objects as go
@@ -21,14 +22,14 @@ from ui.cache import by_file
 LISTING_SECONDS = 1  # fresh enough for a 2 s poll; a session's own action clears it at once
 
 
-@st.cache_resource(ttl=LISTING_SECONDS, max_entries=8, show_spinner=False)
-def _listing(folder: str) -> list[runs.Run]:
+@st.cache_resource(max_entries=8, show_spinner=False)  # older ticks drop out as new ones come
+def _listing(folder: str, tick: int) -> list[runs.Run]:
     return runs.list_runs(folder)
 
 
 def run_listing() -> list[runs.Run]:
-    """runs.list_runs() of the configured runs folder, at most LISTING_SECONDS old."""
-    return _listing(str(runs.root_dir()))
+    """runs.list_runs() of the configured runs folder, read once per LISTING_SECONDS tick."""
+    return _listing(str(runs.root_dir()), int(monotonic() // LISTING_SECONDS))
 
 
 def forget_listing() -> None:

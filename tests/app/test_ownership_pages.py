@@ -124,6 +124,8 @@ def test_shared_runs_in_the_pickers_name_their_owner(run_factory) -> None:
 def test_a_shared_running_run_on_train_names_its_owner_instead_of_stop(run_factory) -> None:
     share_with_students()
     alices, _ = owned_runs(run_factory, "running")
+    at = open_page(TRAIN, 120, person=BOB)  # Train watches his own runs, not the class's
+    assert "#### alices run" not in [item.value for item in at.markdown]
     at = open_page(TRAIN, 120, person=BOB, selected_run=alices.run_id)  # picked on Runs
     assert "#### alices run" in [item.value for item in at.markdown]
     assert f"train_stop_{alices.run_id}" not in keys(at)

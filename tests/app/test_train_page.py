@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import rundir, runs, settings
+from cifarkit import classroom, rundir, runs, settings
 from cifarkit.config import DataConfig, ModelConfig, RunConfig
 from cifarkit.models.summary import describe
 from tests.app.conftest import STATUSES, chart_spec, open_page, page_path, page_person, rerun
@@ -220,3 +220,37 @@ def test_live_card_names_the_runs_own_data_not_the_pickers(run_factory) -> None:
     at = open_train(selected_run=run.run_id)  # the picker says Digits (nothing chosen)
     assert "**Data:** Digits" in texts(at.markdown)
     assert "CIFAR-10 · first 4 classes" in texts(at.caption)
+
+
+def test_curves_follow_each_new_epoch_of_a_running_run(run_factory) -> None:
+    run = run_factory("running", epochs=3)
+    at = open_train()
+    assert len(chart_spec(at, 0)["data"][0]["x"]) == 1
+    (first,) = rundir.epoch_rows(run.path)
+    rundir.append_metrics(run.path, {**first, "epoch": 2, "val_accuracy": 0.5})
+    rerun(at)  # the same second: the figure is rebuilt because the metrics file grew
+    assert len(chart_spec(at, 0)["data"][0]["x"]) == 2
+    assert metric(at, "Validation accuracy") == "50.0%"
+
+
+def test_a_queued_card_is_its_place_in_line_only(run_factory) -> None:
+    run = run_factory("queued", name="waiting")
+    rundir.append_metrics(run.path, {"kind": "epoch", "epoch": 1, "seconds": 1.0, "loss": 1.0,
+                                     "accuracy": 0.4, "val_loss": 1.1, "val_accuracy": 0.3})
+    at = open_train()  # e.g. a stopped run resumed: back in line with epochs on disk
+    assert "#### waiting" in texts(at.markdown)
+    assert [bar.proto.text for bar in at.get("progress")] == ["Queued: waiting for a free slot"]
+    assert not at.get("plotly_chart") and not at.metric
+
+
+def test_only_the_persons_own_active_runs_are_watched_besides_the_focus(run_factory) -> None:
+    run_factory("running", name="mine")
+    theirs = run_factory("running", name="theirs")
+    rundir.update_status(theirs.path, owner="someone-else", owner_name="Someone")
+    run_factory("completed", name="newest")
+    at = open_train(person=classroom.Person(key="teacher", name="Teacher", teacher=True))
+    shown = texts(at.markdown)  # a teacher sees every run, yet watches only their own here
+    assert "#### newest" in shown and "#### mine" in shown and "#### theirs" not in shown
+    at.session_state["selected_run"] = theirs.run_id  # picked on Runs: watched
+    rerun(at)
+    assert "#### theirs" in texts(at.markdown)
