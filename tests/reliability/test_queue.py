@@ -117,6 +117,8 @@ def test_two_slots_let_two_run_and_never_more(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # two GPUs: one per slot
     launched = [launch_stand_in() for _ in range(4)]
     first, second, third, fourth = launched
+    # With two slots free, 1st and 2nd in line may each take one in either order.
+    wait_status(first, "running")
     wait_status(second, "running")
     assert [status(run) for run in launched] == ["running", "running", "queued", "queued"]
     assert line()[2:] == [(third.run_id, "queued", 1), (fourth.run_id, "queued", 2)]
