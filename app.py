@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import identity
+from ui import identity, script_cleanup
 from ui.state import current_data_config
 
 # The tab's icon is a file served by this server: Streamlit fetches a Material page_icon from
@@ -46,6 +46,7 @@ def with_class_page(teacher: bool) -> dict[str, list[st.Page]]:
     return {**PAGES, "Teacher": [page]} if teacher else {**PAGES, "": [*PAGES[""], page]}
 
 
+script_cleanup.install()  # no full gc.collect after every run (each 2 s live update included)
 known = identity.known_person()
 page = st.navigation(with_class_page(bool(known and known.teacher)))
 current_data_config()  # every page keeps the data choice in its URL: reload, new tab, link

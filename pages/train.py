@@ -41,13 +41,11 @@ from ui.legacy import enter_app
 from ui.live import curves, forget_listing, metrics, run_listing
 from ui.nav import nav_link
 from ui.owners import is_own, owner_label, show_read_only, visible
-from ui.script_cleanup import install as install_cleanup
 from ui.state import SELECTED_RUN, current_augment_config, current_data_config, focus_run
 from ui.uploads import store_upload
 from ui.waiting import places
 
 enter_app()  # first: if Streamlit ran this file alone, rerun it inside app.py
-install_cleanup()  # no full gc.collect after every 2 s update of the live panel
 
 KINDS = {"scratch": "Train from scratch", "transfer": "Transfer learning (pretrained network)"}
 WEIGHTS = {"imagenet": "ImageNet (pretrained)", "none": "None (random start)",
