@@ -5,11 +5,12 @@ Run on demand (not part of the tests), on a machine nobody else is using:
 It starts `streamlit run app.py` on a free port, with every folder it writes (runs, searches,
 uploads, queue, class) in one temporary folder, and then:
   1. trains one tiny run (digits) with nobody watching: the quiet speed;
-  2. the teacher lets students see each other's runs (--own-runs-only: not); N students, each
+  2. (with --see-others the teacher lets students see each other's runs); N students, each
      a simulated browser tab (benchmarks/stclient.py speaks the app's WebSocket protocol; 30
      real browsers would measure themselves on a small machine), launch one tiny run each (they
      queue for the device slot) and open the Train page, whose live panel every tab reruns on
-     its 2 s timer, as the browser does, until all N runs have ended;
+     its 2 s timer, as the browser does, until the student's own run has ended (Train
+     watches the person's own runs: 19 tabs watch the first run while theirs wait in line);
   3. trains one more tiny run with nobody watching, so a drift of the machine shows.
 Page latency is the time from a tab's rerun request to its script_finished; throughput is
 images/s between a run's batch rows while all N tabs polled (benchmarks/loadstats.py). At the
@@ -70,10 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="digits upscaled to this size: long enough batches to time")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--own-runs-only", action="store_true",
-                        help="the class default: each student sees only their own run, so a "
-                        "tab stops polling once that run has ended (default: the teacher lets "
-                        "students see every run, and all N tabs watch until the last ends)")
+    parser.add_argument("--see-others", action="store_true",
+                        help="the teacher lets students see each other's runs (read-only; "
+                        "default: the class default, each student sees their own)")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be 1 to {MAX_SESSIONS}, got {args.sessions}")
@@ -191,9 +191,8 @@ class LoadTest:
 
     async def watched_runs(self) -> None:
         """The students launch their runs (all queue at once) and open Train, whose live panel
-        every tab reruns until all N runs have ended (or, with --own-runs-only, until its own
-        has)."""
-        open_class(see_others=not self.args.own_runs_only)
+        every tab reruns until its own run has ended."""
+        open_class(see_others=self.args.see_others)
         self.opened = time.time()
         people = [enrol(index + 1) for index in range(self.args.sessions)]
         for person in people:
@@ -277,14 +276,22 @@ def per_rerun(test: LoadTest) -> float | None:
     return test.cpu.get("server_seconds", 0.0) / polls if polls else None
 
 
-def stopped_early(test: LoadTest) -> int:
-    """Tabs whose live panel stopped polling while student runs were still active, which a
-    browser's would not do when students see every run (their own ended, with
-    --own-runs-only, is expected)."""
-    if test.args.own_runs_only or not test.ended:
-        return 0
-    spans = [tab.watching() for tab in test.tabs]
-    return sum(span is None or span[1] < test.ended - EARLY_STOP_S for span in spans)
+def stopped_early(tabs: list[PageSession], ends: list[float]) -> int:
+    """Tabs whose live panel stopped polling well before their own student's run ended (at
+    ends[i], for tabs[i]), which a browser's would not do: Train polls while the person's own
+    run is queued or running."""
+    spans = [tab.watching() for tab in tabs]
+    return sum(span is None or span[1] < end - EARLY_STOP_S
+               for span, end in zip(spans, ends, strict=True))
+
+
+def run_ends(test: LoadTest) -> list[float]:
+    """When each student's run ended (status.json's finished; the class's end if unknown)."""
+    ends = []
+    for run_id in test.students:
+        finished = runs.load(run_id).info.get("finished")
+        ends.append(float(finished) if isinstance(finished, (int, float)) else test.ended)
+    return ends
 
 
 def run_speeds(run_ids: list[str], test: LoadTest, window: tuple[float, float]
@@ -323,7 +330,8 @@ def summarise(test: LoadTest, wall: float) -> dict[str, Any]:
         "tabs": [[[rerun.kind, round(rerun.sent - test.opened, 2), round(rerun.seconds, 3)]
                   for rerun in tab.reruns] for tab in test.tabs],  # t=0: the class launched
         "all_watching_s": [round(edge - test.opened, 2) for edge in test.window],
-        "tabs_stopped_early": stopped_early(test), "tab_crashes": test.tab_crashes,
+        "tabs_stopped_early": stopped_early(test.tabs, run_ends(test)) if test.ended else 0,
+        "tab_crashes": test.tab_crashes,
         "throughput": {"quiet": quiet_rate, "quiet_each": [r["images_per_second"] for r in quiet],
                        "watched": watched_rate,
                        "watched_runs": sum(bool(row["seconds"]) for row in watched),
@@ -350,7 +358,7 @@ def machine() -> dict[str, Any]:
 def caption(result: dict[str, Any]) -> str:
     """What was measured, on what: the line above the table."""
     options, where = result["settings"], result["machine"]
-    seen = "own run only" if options["own_runs_only"] else "every run"
+    seen = "every run" if options["see_others"] else "own run only"
     return (f"{result['sessions']} simulated tabs on Train (students see {seen}), one run each: "
             f"digits, {options['architecture']} at {options['input_size']} px, "
             f"{options['epochs']} epochs, batch {options['batch_size']}; "

@@ -3,7 +3,6 @@ bookkeeping, the /proc readings, the refusals and the teardown of worker process
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import subprocess
 import sys
@@ -234,7 +233,7 @@ def test_verdict_names_each_thing_that_failed() -> None:
 
 
 def test_caption_says_what_ran_on_what() -> None:
-    settings_ = {"max_seconds": 600.0, "own_runs_only": False, "architecture": "simple_cnn",
+    settings_ = {"max_seconds": 600.0, "see_others": True, "architecture": "simple_cnn",
                  "input_size": 64, "epochs": 2, "batch_size": 64}
     machine = {"slots": 1, "cpus": 2, "memory_gb": 24, "gpus": 0, "host": "vm"}
     assert load_classroom.caption(result(settings=settings_, machine=machine)) == (
@@ -258,12 +257,9 @@ def test_a_dropped_connection_is_a_failed_rerun_and_ends_the_tabs_watch() -> Non
         ("fragment", ["connection closed (no close frame received or sent)"])]
 
 
-def test_tabs_that_stopped_polling_before_the_last_run_ended_are_counted(tmp_path) -> None:
-    args = argparse.Namespace(own_runs_only=False)
-    test = load_classroom.LoadTest(args, tmp_path, server=None, samples=None, ended=100.0)
-    test.tabs = [tab(("fragment", 4.0, 1.0), ("fragment", 79.0, 1.0)),  # stopped at 80
-                 tab(("fragment", 4.0, 1.0), ("fragment", 98.0, 1.0)),  # polled to the end
-                 tab(("page", 0.0, 3.0))]  # never polled
-    assert load_classroom.stopped_early(test) == 2
-    test.args = argparse.Namespace(own_runs_only=True)  # a tab stops once its own run ended
-    assert load_classroom.stopped_early(test) == 0
+def test_tabs_that_stopped_polling_before_their_own_run_ended_are_counted() -> None:
+    tabs = [tab(("fragment", 4.0, 1.0), ("fragment", 79.0, 1.0)),  # stopped at 80
+            tab(("fragment", 4.0, 1.0), ("fragment", 98.0, 1.0)),  # polled to the end
+            tab(("page", 0.0, 3.0))]  # never polled
+    assert load_classroom.stopped_early(tabs, [100.0, 100.0, 100.0]) == 2
+    assert load_classroom.stopped_early(tabs, [85.0, 100.0, 100.0]) == 1  # its own ended at 85
