@@ -45,7 +45,8 @@ def _metrics(metrics_file: str) -> tuple[list[dict[str, Any]], dict[str, Any] | 
 
 @by_file(max_entries=128)
 def _curves(metrics_file: str) -> go.Figure:
-    return charts.training_curves(rundir.epoch_rows(Path(metrics_file).parent))
+    # The rows _metrics already parsed for this version: the file is read once, not twice.
+    return charts.training_curves(_metrics(Path(metrics_file))[0])
 
 
 def metrics(run: runs.Run) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
