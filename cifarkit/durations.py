@@ -42,11 +42,14 @@ class History:
     @classmethod
     def load(cls, root: Path | None = None) -> History:
         """The completed runs under root (settings.runs_dir()), cached for CACHE_SECONDS."""
+        from cifarkit import jobs, runs  # runs -> jobs -> queue -> this module
+
         root = (root or settings.runs_dir()).resolve()
         cached = _cache.get(root)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
-        history = cls([pace for pace in map(_pace, _folders(root)) if pace is not None])
+        folders = jobs.job_dirs(runs.KIND, root)  # run ids only, nothing leading outside root
+        history = cls([pace for pace in map(_pace, folders) if pace is not None])
         _cache[root] = (time.monotonic(), history)
         return history
 
@@ -90,13 +93,6 @@ def _config(config_class: Any, path: Path) -> Any:
         return config_class.load(path)
     except (OSError, ValueError):
         return None
-
-
-def _folders(root: Path) -> list[Path]:
-    """The job folders directly in root, never through a symlink (nothing outside is read)."""
-    if not root.is_dir():
-        return []
-    return [path for path in root.iterdir() if path.is_dir() and not path.is_symlink()]
 
 
 def _pace(folder: Path) -> Pace | None:
