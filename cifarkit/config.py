@@ -26,7 +26,7 @@ PATH_SOURCES = {"folder": "a folder dataset needs the path of a folder or .zip o
                 "`python -m cifarkit datasets export` (manifest.json and .tfrecord shards)"}
 LABEL_MODES = ("fine", "coarse")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
-SCHEDULES = ("constant", "cosine", "one_cycle")
+SCHEDULES = ("constant", "cosine", "one_cycle", "linear")
 POOLINGS = ("avg", "max", "flatten")
 MONITORS = ("val_loss", "val_accuracy")
 MAX_INPUT_SIZE = 224
@@ -43,6 +43,10 @@ MAX_STEPS = 1_000_000  # steps per epoch
 MAX_IMAGES = 10_000_000  # max_train_images / max_test_images
 MAX_CLASSES = 10_000
 MAX_DENSE_UNITS = 65_536
+MIN_TIME_BUDGET_S = 10  # seconds: the run needs a few of them to measure its own speed
+MAX_TIME_BUDGET_S = 7 * 24 * 3600  # a week
+MAX_STEPS_PER_EXECUTION = 1000
+MAX_WARMUP_FRACTION = 0.5  # of all steps: more warm-up than decay is a typo
 WEIGHTS_SUFFIX = ".weights.h5"  # what Keras' load_weights accepts
 
 
@@ -81,6 +85,7 @@ class AugmentConfig:
     shift: float = 0.0  # max translation as a fraction of the side
     contrast: float = 0.0  # max contrast change (0.2 = ±20 %)
     brightness: float = 0.0  # max brightness change as a fraction of the value range
+    flip_tta: bool = True  # test time: average the prediction of each image and its mirror
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class ModelConfig:
     dense_units: int = 0  # head: width of an extra dense layer, 0 = none
     base_filters: int = 32  # custom_cnn only: filters of the first block, doubled per block
     blocks: int = 3  # custom_cnn only: conv blocks, each halving the side with a max-pool
+    cache_features: bool = True  # head-only transfer: run the frozen backbone once, not per epoch
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,10 @@ class OptimizerConfig:
     nesterov: bool = False  # sgd
     weight_decay: float = 1e-4  # adamw
     schedule: str = "constant"  # constant | cosine (decay to 0) | one_cycle (warm up, then decay)
+    #                             | linear (warm up, then straight down to 0 at the last step)
+    warmup_fraction: float = 0.1  # linear: share of all steps spent warming up from ~0 to the peak
+    use_ema: bool = False  # keep an exponential moving average of the weights and end on it
+    ema_momentum: float = 0.99  # per step: average = momentum * average + (1 - momentum) * weights
 
 
 @dataclass(frozen=True)
@@ -118,8 +128,13 @@ class TrainingConfig:
     batch_size: int = 64
     steps_per_epoch: int | None = None  # None = one pass over the training split
     label_smoothing: float = 0.0
-    mixed_precision: bool = False  # float16 compute; only pays off on a GPU
+    mixed_precision: bool = False  # float16 compute on a GPU, bfloat16 on a CPU that has it
     jit_compile: bool = False  # XLA; only pays off on a GPU
+    time_budget_s: float | None = None  # train for this long: epochs and schedule are fitted to
+    #                                     the speed measured in the first steps; `epochs` is ignored
+    steps_per_execution: int = 1  # batches per call into the compiled step (fewer Python trips)
+    distribute: bool = False  # MirroredStrategy over every visible GPU (batch_size per GPU)
+    calibrate: bool = True  # fit a softmax temperature on the validation split after training
 
 
 @dataclass(frozen=True)
@@ -473,6 +488,9 @@ def _check_optimizer(config: RunConfig) -> None:
             f"must be above 0 and at most 10, got {opt.learning_rate!r}")
     _check_fraction(opt.momentum, "optimizer.momentum")
     _check_fraction(opt.weight_decay, "optimizer.weight_decay")
+    _check_fraction(opt.warmup_fraction, "optimizer.warmup_fraction", upper=MAX_WARMUP_FRACTION)
+    require(is_number(opt.ema_momentum) and 0.0 < opt.ema_momentum < 1.0,
+            "optimizer.ema_momentum", f"must be above 0 and below 1, got {opt.ema_momentum!r}")
     require(opt.schedule in SCHEDULES, "optimizer.schedule", f"must be one of {SCHEDULES}")
 
 
@@ -484,6 +502,15 @@ def _check_training(config: RunConfig) -> None:
                        optional=True)
     require(is_number(training.label_smoothing) and 0.0 <= training.label_smoothing < 0.5,
             "training.label_smoothing", "must be from 0 up to (not including) 0.5")
+    check_whole_number(training.steps_per_execution, "training.steps_per_execution",
+                       high=MAX_STEPS_PER_EXECUTION)
+    budget = training.time_budget_s
+    require(budget is None or MIN_TIME_BUDGET_S <= budget <= MAX_TIME_BUDGET_S,
+            "training.time_budget_s", f"must be from {MIN_TIME_BUDGET_S} seconds to "
+            f"{MAX_TIME_BUDGET_S:,} (a week), got {budget!r}")
+    require(budget is None or not config.callbacks.early_stopping, "callbacks.early_stopping",
+            "cannot be combined with a time budget: the budget ends the run when its "
+            "learning-rate schedule ends, and early stopping would cut the schedule short")
 
 
 def _check_callbacks(config: RunConfig) -> None:

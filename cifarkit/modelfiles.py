@@ -34,7 +34,8 @@ from cifarkit.labels import builtin_label_names
 from cifarkit.models.builder import model_stats
 from cifarkit.models.layers import ImagePreprocess
 from cifarkit.predict import ModelFileError
-from cifarkit.training import peak_memory_mb, save_test_results
+from cifarkit.scoring import save_test_results
+from cifarkit.system import peak_memory_mb
 
 if TYPE_CHECKING:
     from cifarkit.classroom import Person

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 from typing import Any
 
 
@@ -31,3 +32,8 @@ def _gpu_name(tf: Any, gpu: Any) -> str:
     """The card's marketing name when TensorFlow knows it (e.g. "NVIDIA H100"), else its id."""
     details = tf.config.experimental.get_device_details(gpu)
     return str(details.get("device_name") or gpu.name)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (Linux reports kilobytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

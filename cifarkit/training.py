@@ -6,11 +6,8 @@ talks to the UI directly: everything a page shows is read back from the run dire
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +16,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import classroom, datasets, failures, jobs, pipeline, rundir
+from cifarkit import classroom, datasets, failures, jobs, pipeline, rundir, scoring
 from cifarkit.config import RunConfig
-from cifarkit.evaluation import Predictions, summary_metrics
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
 from cifarkit.models.catalog import model_info
 from cifarkit.progress import elapsed_seconds
+from cifarkit.system import peak_memory_mb
 
 BATCH_REPORT_SECONDS = 0.5  # write batch progress at most this often (keeps metrics.jsonl small)
 
@@ -76,7 +73,7 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     model.fit(data.train, validation_data=data.validation, epochs=config.training.epochs,
               initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,
               callbacks=_callbacks(config, run_dir, progress), verbose=verbose)
-    return _finish(run_dir, config, model, data, progress)
+    return scoring.finish_run(run_dir, config, model, data, stopped=progress.stopped)
 
 
 def configure_keras(config: RunConfig) -> None:
@@ -333,68 +330,3 @@ class ProgressWriter(keras.callbacks.Callback):
 def _floats(logs: dict | None) -> dict[str, float]:
     return {key: float(value) for key, value in (logs or {}).items()
             if key != "learning_rate"}
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process (Linux reports kilobytes)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _finish(run_dir: Path, config: RunConfig, model: keras.Model, data: PreparedData,
-            progress: ProgressWriter) -> dict[str, Any]:
-    best = _best_model(run_dir, model)
-    results = save_test_results(run_dir, _predict_test(best, data, config.training.batch_size))
-    write_history_csv(run_dir)
-    status = "stopped" if progress.stopped else "completed"
-    return failures.save_status(run_dir, status=status, finished=time.time(),
-                                peak_memory_mb=peak_memory_mb(), **results)
-
-
-def save_test_results(run_dir: Path, predictions: Predictions) -> dict[str, Any]:
-    """Write predictions.npz and eval.json; return the status fields they imply.
-
-    Shared with model import (cifarkit.modelfiles), so a trained and an imported run carry the
-    same artifacts. Needs run_dir/model.keras in place (its size is reported).
-    """
-    with failures.saving("the test predictions", run_dir / rundir.PREDICTIONS):
-        predictions.save(run_dir / rundir.PREDICTIONS)
-    metrics = summary_metrics(predictions)
-    failures.save_atomic(run_dir / rundir.EVAL, "the test metrics",
-                         lambda path: path.write_text(json.dumps(metrics, indent=2)))
-    return {"model_file_mb": round((run_dir / rundir.BEST_MODEL).stat().st_size / 2**20, 3),
-            **{f"test_{key}": value for key, value in metrics.items()}}
-
-
-def _best_model(run_dir: Path, model: keras.Model) -> keras.Model:
-    """The checkpointed best model, or the in-memory one if no epoch finished validation."""
-    best_path = run_dir / rundir.BEST_MODEL
-    if not best_path.is_file():
-        failures.save_atomic(best_path, "the best model", model.save)
-        return model
-    import cifarkit.models.layers  # noqa: F401 - registers custom layers for loading
-
-    return keras.saving.load_model(best_path, safe_mode=True)
-
-
-def _predict_test(model: keras.Model, data: PreparedData, batch_size: int) -> Predictions:
-    probs = model.predict(data.x_test.astype("float32"), batch_size=batch_size, verbose=0)
-    dataset = data.dataset
-    return Predictions(y_true=data.y_test, probs=probs.astype("float32"),
-                       class_names=list(dataset.class_names), images=data.x_test,
-                       coarse_names=dataset.coarse_names, fine_to_coarse=dataset.fine_to_coarse)
-
-
-def write_history_csv(run_dir: Path) -> None:
-    """history.csv: one row per epoch across all sessions of the run (resumes included)."""
-    rows = rundir.epoch_rows(run_dir)
-    if not rows:
-        return
-    columns = list(dict.fromkeys(key for row in rows for key in row if key != "kind"))
-
-    def write(path: Path) -> None:
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows({key: row.get(key) for key in columns} for row in rows)
-
-    failures.save_atomic(run_dir / rundir.HISTORY, "the history table", write)
