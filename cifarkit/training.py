@@ -36,6 +36,10 @@ class PreparedData:
     y_test: np.ndarray
     dataset: datasets.Dataset
     steps_per_epoch: int
+    x_train: np.ndarray  # the training split (validation carved off): whitening reads it
+    y_train: np.ndarray
+    x_val: np.ndarray  # the validation split as arrays: calibration fits its temperature on it
+    y_val: np.ndarray
 
 
 def train(run_dir: str | Path, resume: bool = False, verbose: int = 2) -> dict[str, Any]:
@@ -93,7 +97,7 @@ def prepare_data(config: RunConfig) -> PreparedData:
                                   seed=config.seed, repeat=steps is not None)
     validation = pipeline.make_dataset(x_val, y_val, num_classes, batch, training=False)
     return PreparedData(train, validation, dataset.x_test, dataset.y_test, dataset,
-                        steps or math.ceil(len(x_train) / batch))
+                        steps or math.ceil(len(x_train) / batch), x_train, y_train, x_val, y_val)
 
 
 def load_splits(config: RunConfig) -> tuple[datasets.Dataset, tuple[np.ndarray, np.ndarray],
