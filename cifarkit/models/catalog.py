@@ -40,7 +40,9 @@ _CONVNEXT = [_app(f"ConvNeXt{v}", "none", default_input=96)
              for v in ("Tiny", "Small", "Base", "Large", "XLarge")]
 
 MODELS: dict[str, ModelInfo] = {info.name: info for info in [
-    _scratch("resnet_fast", 32, "Small fast residual network (recommended default, ~0.5M params)"),
+    _scratch("airbench_cpu", 32, "airbench-style whitened conv net sized for a CPU budget "
+             "(recommended default, ~1.2M params)"),
+    _scratch("resnet_fast", 32, "Small fast residual network (~0.5M params)"),
     _scratch("simple_cnn", 32, "Seed reports' simple CNN: 3 conv layers and 2 dense layers"),
     _scratch("conv4_bn", 32, "Seed reports' 4-block conv / batch-norm / pooling CNN, dense head"),
     _scratch("vgg_style", 32, "VGG-style stacks of 3x3 convolutions (seed 'third' model)"),
