@@ -18,6 +18,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 # Keras clips probabilities to [EPSILON, 1 - EPSILON] before the log: same value here, so the
 # loss in eval.json matches the one Keras printed during training.
 EPSILON = 1e-7
+CALIBRATION_BINS = 15  # equal-width confidence bins of the expected calibration error (Guo 2017)
+EDGE_SLACK = 1e-6  # in units of a bin's width: float32 confidences on a bin edge stay below it
 _REQUIRED_KEYS = ("y_true", "probs", "class_names")
 _FIELDS = (*_REQUIRED_KEYS, "images", "coarse_names", "fine_to_coarse")
 
@@ -138,7 +140,36 @@ def summary_metrics(pred: Predictions) -> dict[str, float]:
         "macro_precision": float(precision),
         "macro_recall": float(recall),
         "macro_f1": float(f1),
+        "ece": expected_calibration_error(pred),
     }
+
+
+def expected_calibration_error(pred: Predictions, bins: int = CALIBRATION_BINS) -> float:
+    """How far stated confidence is from accuracy: |accuracy - confidence| per confidence bin,
+    weighted by the bin's share of samples (0 = a model right 90 % of the times it says 90 %)."""
+    table = reliability_table(pred, bins)
+    filled = table[table["count"] > 0]
+    gaps = (filled["accuracy"] - filled["confidence"]).abs()
+    return float((gaps * filled["count"]).sum() / len(pred.y_true))
+
+
+def reliability_table(pred: Predictions, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """One row per equal-width confidence bin (lower, upper]: how many predictions fell in it,
+    their mean confidence and how many of them were right (NaN for an empty bin)."""
+    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
+        raise ValueError(f"bins must be a whole number of at least 1, got {bins!r}")
+    confidence = pred.confidence.astype(np.float64)
+    correct = (pred.y_pred == pred.y_true).astype(np.float64)
+    # bins are (lower, upper]; float32 rounding (0.4 is stored as 0.40000001) must not move a
+    # confidence on an edge into the next bin, hence the slack far below any real difference
+    index = np.clip(np.ceil(confidence * bins - EDGE_SLACK).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):  # empty bins: 0/0 is NaN on purpose
+        mean_confidence = np.bincount(index, weights=confidence, minlength=bins) / count
+        accuracy = np.bincount(index, weights=correct, minlength=bins) / count
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "count": count,
+                         "confidence": mean_confidence, "accuracy": accuracy})
 
 
 def top_k_accuracy(pred: Predictions, k: int) -> float:

@@ -14,9 +14,11 @@ from cifarkit.evaluation import (
     coarse_predictions,
     confusion,
     ensemble,
+    expected_calibration_error,
     misclassified,
     most_confused_pairs,
     per_class_table,
+    reliability_table,
     summary_metrics,
     top_k_accuracy,
 )
@@ -59,7 +61,7 @@ def test_properties(pred: Predictions) -> None:
 def test_summary_metrics_by_hand(pred: Predictions) -> None:
     metrics = summary_metrics(pred)
     assert set(metrics) == {"accuracy", "top5_accuracy", "loss", "macro_precision",
-                            "macro_recall", "macro_f1"}
+                            "macro_recall", "macro_f1", "ece"}
     assert all(type(value) is float for value in metrics.values())  # JSON-ready
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     assert metrics["top5_accuracy"] == 1.0  # k = min(5, 3) = 3: every class is in the top 3
@@ -69,6 +71,46 @@ def test_summary_metrics_by_hand(pred: Predictions) -> None:
     assert metrics["macro_precision"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
     assert metrics["macro_recall"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
     assert metrics["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    # bins of width 1/15: 0.7 (both right), 0.6 (wrong), 0.8 (right), 0.5 (one of two right)
+    assert metrics["ece"] == pytest.approx((2 * 0.3 + 0.6 + 0.2 + 0) / 6, rel=1e-5)
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy() -> None:
+    # ten predictions at 80 % of which 8 right, four at 50 % of which 2 right
+    right = [1] * 8 + [0] * 2 + [1, 1, 0, 0]
+    pred = with_predictions(y_true=[0 if r else 1 for r in right], y_pred=[0] * 14,
+                            confidence=[0.8] * 10 + [0.5] * 4)
+    assert expected_calibration_error(pred) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ece_of_a_model_always_sure_and_right_half_the_time() -> None:
+    pred = with_predictions(y_true=[0, 1, 2, 2], y_pred=[0, 1, 0, 1], confidence=[1.0] * 4)
+    assert expected_calibration_error(pred) == pytest.approx(0.5)
+    assert expected_calibration_error(pred, bins=1) == pytest.approx(0.5)
+
+
+def test_ece_weights_filled_bins_and_ignores_empty_ones() -> None:
+    # three at 95 % all right (gap 0.05), one at 40 % wrong (gap 0.4); 13 bins stay empty
+    pred = with_predictions(y_true=[0, 1, 2, 0], y_pred=[0, 1, 2, 1],
+                            confidence=[0.95, 0.95, 0.95, 0.4])
+    assert expected_calibration_error(pred) == pytest.approx((3 * 0.05 + 0.4) / 4, rel=1e-5)
+    table = reliability_table(pred)
+    assert len(table) == 15 and table["count"].sum() == 4
+    filled = table[table["count"] > 0]
+    assert filled["count"].tolist() == [1, 3]
+    np.testing.assert_allclose(filled["accuracy"], [0.0, 1.0])
+    np.testing.assert_allclose(filled["confidence"], [0.4, 0.95], rtol=1e-6)
+    assert filled.iloc[0]["lower"] < 0.4 <= filled.iloc[0]["upper"]
+    assert table.loc[table["count"] == 0, "accuracy"].isna().all()
+    np.testing.assert_allclose(table["upper"] - table["lower"], 1 / 15)
+    # one bin: |overall accuracy - mean confidence| = |3/4 - 0.8125|
+    assert expected_calibration_error(pred, bins=1) == pytest.approx(0.0625, rel=1e-5)
+
+
+def test_reliability_table_refuses_bad_bins(pred: Predictions) -> None:
+    for bins in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="bins"):
+            reliability_table(pred, bins)
 
 
 def test_top_k_accuracy(pred: Predictions) -> None:
