@@ -6,20 +6,23 @@ importing this module stays cheap for pages that only read images.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 # Re-exported: callers (pages, CLI, Grad-CAM) keep using predict.read_image and friends, and
 # cifarkit.images stays the only code that decodes an image.
-from cifarkit import h5scan
+from cifarkit import h5scan, rundir
+from cifarkit.calibration import apply_temperature
 from cifarkit.images import ImageError, ImageSource, read_image, to_input
 
-__all__ = ["ImageError", "ImageSource", "ModelFileError", "load_model", "predict_probs",
-           "read_image", "to_input", "top_k"]
+__all__ = ["ImageError", "ImageSource", "Inference", "ModelFileError", "load_model",
+           "predict_probs", "read_image", "run_inference", "to_input", "top_k"]
 
 if TYPE_CHECKING:
     import keras
@@ -28,6 +31,49 @@ if TYPE_CHECKING:
 H5_SUFFIXES = (".h5", ".hdf5")  # the names Keras' legacy loader accepts
 BATCH_SIZE = 256  # images per predict call: progress steps, and memory bounded for big models
 Progress = Callable[[int, int], None]  # (images done, images in all)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How a model's raw outputs become the probabilities shown: flip test-time augmentation
+    (the mean of the image's and its mirror's prediction) then a fitted softmax temperature.
+
+    The defaults are a plain model.predict, which is what old runs and imported models get.
+    """
+
+    flip_tta: bool = False
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.flip_tta, bool):
+            raise ValueError(f"Inference.flip_tta must be true or false, got {self.flip_tta!r}")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, int | float) \
+                or not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise ValueError("Inference.temperature must be a positive number, "
+                             f"got {self.temperature!r}")
+
+    @property
+    def passes(self) -> int:
+        """Forward passes per image (2 with the mirror image)."""
+        return 2 if self.flip_tta else 1
+
+
+def run_inference(run_dir: str | Path) -> Inference:
+    """The Inference a run's test predictions were made with, read from its folder.
+
+    config.json's augment.flip_tta as written (a config from before the setting has none: no
+    TTA, though RunConfig would default it on) and status.json's temperature (none: T = 1).
+    An imported model is scored as it came: no TTA.
+    """
+    run_dir = Path(run_dir)
+    status = rundir.read_status(run_dir)
+    augment = rundir.read_json(run_dir / rundir.CONFIG).get("augment")
+    flip = isinstance(augment, dict) and augment.get("flip_tta") is True
+    temperature = status.get("temperature")
+    usable = (isinstance(temperature, int | float) and not isinstance(temperature, bool)
+              and math.isfinite(temperature) and temperature > 0)
+    return Inference(flip_tta=flip and not status.get("imported"),
+                     temperature=float(temperature) if usable else 1.0)
 
 
 class ModelFileError(ValueError):
@@ -79,40 +125,74 @@ def _check_model_file(path: Path) -> None:
 
 
 def predict_probs(models: Sequence[keras.Model], images: np.ndarray,
-                  progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
+                  progress: Progress | None = None, batch_size: int = BATCH_SIZE,
+                  inference: Sequence[Inference] | None = None) -> np.ndarray:
     """Mean class probabilities of one or several models (an ensemble) for a batch of images.
 
-    Each model gets the batch at its own input size, so models trained at 32 and 96 pixels mix.
-    Images go through in slices of batch_size, reported to progress(done, total) after each:
-    10,000 test images through a large model take minutes on a CPU.
+    inference holds one Inference per model (None: plain predictions for all): each member's
+    probabilities get its own flip TTA and temperature before the ensemble averages them, so a
+    run predicts here exactly as its test predictions were made. Each model gets the batch at
+    its own input size, so models trained at 32 and 96 pixels mix. Forward passes go in slices
+    of batch_size, reported to progress(done, total) after each: 10,000 test images through a
+    large model take minutes on a CPU.
     """
     if not models:
         raise ValueError("predict_probs needs at least one model")
+    inference = list(inference) if inference is not None else [Inference()] * len(models)
+    if len(inference) != len(models):
+        raise ValueError(f"{len(inference)} inference settings for {len(models)} models: "
+                         "give one per model")
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
         raise ValueError(f"expected a non-empty (N, H, W, 3) batch, got shape {images.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     resized: dict[int, np.ndarray] = {}
     outputs: list[np.ndarray] = []
-    for number, model in enumerate(models):
+    counter = _Counter(progress, len(images) * sum(each.passes for each in inference))
+    for model, each in zip(models, inference, strict=True):
         batch = _batch_for(model, images, resized)
-        probs = _predict_in_slices(model, batch, batch_size, number, len(models), progress)
+        probs = _member_probs(model, batch, batch_size, each, counter)
         _check_output(models[0], outputs, model, probs, len(images))
         outputs.append(probs)
     return np.mean(outputs, axis=0, dtype=np.float64).astype(np.float32)
 
 
-def _predict_in_slices(model: keras.Model, batch: np.ndarray, batch_size: int, number: int,
-                       members: int, progress: Progress | None) -> np.ndarray:
-    """model.predict slice by slice; progress counts images over all members of an ensemble."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    total = len(batch) * members
-    slices = []
+@dataclass
+class _Counter:
+    """Images through the models so far, over every member and mirror pass, for progress."""
+
+    progress: Progress | None
+    total: int
+    done: int = 0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _member_probs(model: keras.Model, batch: np.ndarray, batch_size: int, inference: Inference,
+                  counter: _Counter) -> np.ndarray:
+    """One member's probabilities: plain, or averaged with the mirror image's; then T."""
+    probs = _predict_in_slices(model, batch, batch_size, counter)
+    if inference.flip_tta:
+        mirrored = _predict_in_slices(model, batch[:, :, ::-1], batch_size, counter)
+        if mirrored.shape == probs.shape:  # a bad shape is named by _check_output
+            probs = (probs.astype(np.float64) + mirrored) / 2
+    if inference.temperature != 1.0 and probs.ndim == 2:
+        probs = apply_temperature(probs, inference.temperature)
+    return np.asarray(probs, dtype=np.float32)
+
+
+def _predict_in_slices(model: keras.Model, batch: np.ndarray, batch_size: int,
+                       counter: _Counter) -> np.ndarray:
+    """model.predict slice by slice, each slice counted as it finishes."""
+    slices: list[Any] = []
     for start in range(0, len(batch), batch_size):
         chunk = batch[start:start + batch_size].astype(np.float32)
         slices.append(np.asarray(model.predict(chunk, batch_size=batch_size, verbose=0)))
-        if progress is not None:
-            progress(number * len(batch) + start + len(chunk), total)
+        counter.add(len(chunk))
     return np.concatenate(slices)
 
 

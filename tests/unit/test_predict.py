@@ -11,13 +11,17 @@ import pytest
 from PIL import Image
 
 import cifarkit.images as imaging
+from cifarkit import calibration, rundir
+from cifarkit.config import AugmentConfig, RunConfig
 from cifarkit.models.layers import ImagePreprocess
 from cifarkit.predict import (
     ImageError,
+    Inference,
     ModelFileError,
     load_model,
     predict_probs,
     read_image,
+    run_inference,
     to_input,
     top_k,
 )
@@ -261,6 +265,73 @@ def test_predict_probs_rejects_mismatches(images: np.ndarray) -> None:
         predict_probs([], images)
     with pytest.raises(ValueError, match="batch"):
         predict_probs([tiny_model()], images[0])
+
+
+def test_flip_tta_averages_the_mirror_image_then_applies_the_temperature(
+        images: np.ndarray) -> None:
+    model = tiny_model(seed=5)
+    plain = model.predict(images.astype(np.float32), verbose=0)
+    mirror = model.predict(images[:, :, ::-1].astype(np.float32), verbose=0)
+    assert not np.allclose(plain, mirror)  # a Flatten+Dense model is not mirror-symmetric
+    tta = predict_probs([model], images, inference=[Inference(flip_tta=True)])
+    np.testing.assert_allclose(tta, (plain + mirror) / 2, rtol=1e-6)
+    sharp = predict_probs([model], images, inference=[Inference(flip_tta=True, temperature=0.5)])
+    np.testing.assert_allclose(sharp, calibration.apply_temperature((plain + mirror) / 2, 0.5),
+                               rtol=1e-5)
+    np.testing.assert_allclose(predict_probs([model], images, inference=[Inference()]), plain,
+                               rtol=1e-6)
+
+
+def test_each_ensemble_member_gets_its_own_inference(images: np.ndarray) -> None:
+    first, second = tiny_model(seed=6, name="a"), tiny_model(seed=7, name="b")
+    settings = [Inference(flip_tta=True), Inference(temperature=2.0)]
+    expected = (predict_probs([first], images, inference=settings[:1])
+                + predict_probs([second], images, inference=settings[1:])) / 2
+    np.testing.assert_allclose(predict_probs([first, second], images, inference=settings),
+                               expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="1 inference settings for 2 models"):
+        predict_probs([first, second], images, inference=settings[:1])
+
+
+def test_progress_counts_mirror_passes(images: np.ndarray) -> None:
+    seen: list[tuple[int, int]] = []
+    predict_probs([tiny_model(), tiny_model(seed=8)], images, batch_size=2,
+                  progress=lambda done, total: seen.append((done, total)),
+                  inference=[Inference(flip_tta=True), Inference()])
+    assert {total for _, total in seen} == {15}  # 5 images, plus 5 mirrored, plus 5
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1] == (15, 15)
+
+
+def test_inference_refuses_bad_values() -> None:
+    for temperature in (0, -2.0, float("inf"), True, "1"):
+        with pytest.raises(ValueError, match=r"Inference\.temperature"):
+            Inference(temperature=temperature)
+    with pytest.raises(ValueError, match=r"Inference\.flip_tta"):
+        Inference(flip_tta=1)
+
+
+def test_run_inference_reads_the_run_folder(tmp_path: Path) -> None:
+    RunConfig().save(tmp_path / rundir.CONFIG)  # flip_tta defaults on
+    assert run_inference(tmp_path) == Inference(flip_tta=True)  # no temperature yet: T = 1
+    rundir.update_status(tmp_path, status="completed", temperature=0.65)
+    assert run_inference(tmp_path) == Inference(flip_tta=True, temperature=0.65)
+    RunConfig(augment=AugmentConfig(flip_tta=False)).save(tmp_path / rundir.CONFIG)
+    assert run_inference(tmp_path) == Inference(temperature=0.65)
+
+
+def test_old_imported_and_damaged_runs_get_plain_inference(tmp_path: Path) -> None:
+    old = RunConfig().to_dict()
+    del old["augment"]["flip_tta"]  # written before the setting existed
+    rundir.write_json_atomic(tmp_path / rundir.CONFIG, old)
+    assert run_inference(tmp_path) == Inference()
+    RunConfig().save(tmp_path / rundir.CONFIG)
+    rundir.update_status(tmp_path, imported=True, temperature=2.0)
+    assert run_inference(tmp_path) == Inference(temperature=2.0)  # imports: never TTA
+    for broken in (-1, 0, "hot", True, None):
+        rundir.update_status(tmp_path, imported=False, temperature=broken)
+        assert run_inference(tmp_path) == Inference(flip_tta=True)
+    assert run_inference(tmp_path / "missing") == Inference()
 
 
 def test_load_model_round_trip(tmp_path: Path, images: np.ndarray) -> None:
