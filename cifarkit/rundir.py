@@ -39,6 +39,11 @@ STATUS_FIELDS = {
     "steps_per_epoch": "count", "partial_epoch": "count", "partial_batches": "count",
     "owner": "text", "owner_name": "text", "time_limit_min": "number",  # cifarkit.classroom
     "note": "text", "slot": "count", "slot_taken": "number", "queued_seconds": "number",  # queue
+    # cifarkit.training's time budget (cifarkit.budget), accelerator decision and EMA model
+    "time_budget_s": "number", "budget_epochs": "count", "budget_images_per_second": "number",
+    "budget_planned_seconds": "number", "budget_fitted_at": "number",
+    "precision": "text", "replicas": "count", "ema_val_accuracy": "number", "ema_kept": "flag",
+    "temperature": "number",  # cifarkit.scoring's calibration: the fitted softmax temperature
 }
 # metrics.jsonl row kinds and the whole-number fields a row of that kind must have.
 ROW_KINDS = {"epoch": ("epoch",), "batch": ("epoch", "step", "steps")}

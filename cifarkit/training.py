@@ -16,14 +16,28 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifarkit import classroom, datasets, failures, jobs, pipeline, rundir, scoring
-from cifarkit.config import RunConfig
+from cifarkit import (
+    accelerator,
+    budget,
+    classroom,
+    datasets,
+    failures,
+    jobs,
+    pipeline,
+    rundir,
+    scoring,
+    whitening,
+)
+from cifarkit.config import MAX_EPOCHS, RunConfig
 from cifarkit.models.builder import build_model, model_stats, unfreeze_model
 from cifarkit.models.catalog import model_info
 from cifarkit.progress import elapsed_seconds
 from cifarkit.system import peak_memory_mb
 
 BATCH_REPORT_SECONDS = 0.5  # write batch progress at most this often (keeps metrics.jsonl small)
+WARMUP_START = 1 / 25  # linear and one_cycle warm up from this share of the peak rate
+ONE_CYCLE_WARMUP = 0.3  # one_cycle: share of all steps spent warming up
+BUDGET_REFITS = 2  # a budgeted run plans again at the end of its first this-many epochs
 
 
 @dataclass
@@ -62,9 +76,13 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
                          started=time.time(), error=None, finished=None, epochs_run=done_epochs,
                          train_seconds=_elapsed_so_far(run_dir) if resume else 0.0)
     config = RunConfig.load(run_dir / rundir.CONFIG).validate()
-    configure_keras(config)
-    data = prepare_data(config)
-    model = _resume_or_build(run_dir, config, data, done_epochs > 0)
+    decision = configure_keras(config)
+    failures.save_status(run_dir, precision=decision.policy, replicas=decision.replicas,
+                         note=" ".join(decision.notes) or None,
+                         time_budget_s=config.training.time_budget_s)
+    data = prepare_data(config, decision.replicas)
+    with accelerator.strategy(decision).scope():  # variables live on every replica
+        model = _resume_or_build(run_dir, config, data, done_epochs > 0)
     if done_epochs == 0:
         rundir.reset_metrics(run_dir)
     stats = model_stats(model)
@@ -74,24 +92,33 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
                          train_images=len(data.dataset.x_train),
                          test_images=len(data.dataset.x_test))
     progress = ProgressWriter(run_dir, data.steps_per_epoch)
-    model.fit(data.train, validation_data=data.validation, epochs=config.training.epochs,
+    callbacks = _callbacks(config, run_dir, progress, data)
+    timer = TimeBudget.attach(config, run_dir, progress, model, data, done_epochs,
+                              config.training.batch_size * decision.replicas, decision.notes)
+    epochs = config.training.epochs if timer is None else timer.fit_epochs()
+    model.fit(data.train, validation_data=data.validation, epochs=epochs,
               initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,
-              callbacks=_callbacks(config, run_dir, progress), verbose=verbose)
+              callbacks=callbacks + ([timer] if timer else []), verbose=verbose)
     return scoring.finish_run(run_dir, config, model, data, stopped=progress.stopped)
 
 
-def configure_keras(config: RunConfig) -> None:
-    """Seed and float policy of a worker process (training or a search) before any model."""
+def configure_keras(config: RunConfig) -> accelerator.Decision:
+    """Seed and float policy of a worker process (training or a search) before any model;
+    returns the accelerator decision (policy, XLA, strategy) for these devices."""
     keras.utils.set_random_seed(config.seed)
-    policy = "mixed_float16" if config.training.mixed_precision else "float32"
-    keras.mixed_precision.set_global_policy(policy)
+    decision = accelerator.decide(config.training, accelerator.detect())
+    keras.mixed_precision.set_global_policy(decision.policy)
+    return decision
 
 
-def prepare_data(config: RunConfig) -> PreparedData:
-    """Load the dataset, carve validation from train, and build the tf.data pipelines."""
+def prepare_data(config: RunConfig, replicas: int = 1) -> PreparedData:
+    """Load the dataset, carve validation from train, and build the tf.data pipelines.
+
+    With several replicas the global batch is batch_size × replicas (batch_size per device).
+    """
     dataset, (x_train, y_train), (x_val, y_val) = load_splits(config)
     num_classes = len(dataset.class_names)
-    batch = config.training.batch_size
+    batch = config.training.batch_size * replicas
     steps = config.training.steps_per_epoch
     train = pipeline.make_dataset(x_train, y_train, num_classes, batch, training=True,
                                   seed=config.seed, repeat=steps is not None)
@@ -132,6 +159,7 @@ def _resume_or_build(run_dir: Path, config: RunConfig, data: PreparedData,
         return keras.saving.load_model(last, safe_mode=True)
     info = model_info(config.model.architecture)
     model = build_model(config, len(data.dataset.class_names), data.dataset.x_train.shape[1])
+    whitening.init_whitening(model, data.x_train)  # a frozen patch-whitening conv, if it has one
     if info.kind == "transfer":
         unfreeze_model(model, config.model.trainable_fraction)
     compile_model(model, config, len(data.dataset.class_names), data.steps_per_epoch)
@@ -144,7 +172,8 @@ def compile_model(model: keras.Model, config: RunConfig, num_classes: int,
     model.compile(optimizer=make_optimizer(config, steps_per_epoch),
                   loss=keras.losses.CategoricalCrossentropy(
                       label_smoothing=config.training.label_smoothing),
-                  metrics=_metrics(num_classes), jit_compile=config.training.jit_compile)
+                  metrics=_metrics(num_classes), jit_compile=config.training.jit_compile,
+                  steps_per_execution=config.training.steps_per_execution)
 
 
 def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
@@ -153,35 +182,116 @@ def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
 
 
 def make_optimizer(config: RunConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The configured optimizer, with its learning-rate schedule over the whole run."""
+    """The configured optimizer, with its learning-rate schedule over the whole run.
+
+    With optimizer.use_ema it also keeps a moving average of the trainable weights, which Keras
+    swaps into the model when fit ends (BestCheckpoint then keeps it if it validates as well).
+    BatchNorm's moving statistics are not trainable weights, so they are not averaged.
+    """
     opt = config.optimizer
     rate = learning_rate(config, steps_per_epoch)
+    ema = {"use_ema": opt.use_ema, "ema_momentum": opt.ema_momentum}
     builders = {
-        "adam": lambda: keras.optimizers.Adam(rate),
-        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=opt.weight_decay),
-        "nadam": lambda: keras.optimizers.Nadam(rate),
-        "rmsprop": lambda: keras.optimizers.RMSprop(rate, momentum=opt.momentum),
-        "sgd": lambda: keras.optimizers.SGD(rate, momentum=opt.momentum, nesterov=opt.nesterov),
-        "adagrad": lambda: keras.optimizers.Adagrad(rate),
+        "adam": lambda: keras.optimizers.Adam(rate, **ema),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=opt.weight_decay, **ema),
+        "nadam": lambda: keras.optimizers.Nadam(rate, **ema),
+        "rmsprop": lambda: keras.optimizers.RMSprop(rate, momentum=opt.momentum, **ema),
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=opt.momentum, nesterov=opt.nesterov,
+                                            **ema),
+        "adagrad": lambda: keras.optimizers.Adagrad(rate, **ema),
     }
     return builders[opt.name]()
 
 
-def learning_rate(config: RunConfig, steps_per_epoch: int) -> float | Any:
-    """A constant rate, or a cosine / one-cycle schedule stepping once per batch."""
-    peak = config.optimizer.learning_rate
-    total = max(1, steps_per_epoch * config.training.epochs)
-    if config.optimizer.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total)
-    if config.optimizer.schedule == "one_cycle":
-        warmup = max(1, int(0.3 * total))  # 30 % warm-up from peak/25, then cosine to 0
-        return keras.optimizers.schedules.CosineDecay(
-            peak / 25, decay_steps=max(1, total - warmup), warmup_target=peak, warmup_steps=warmup)
+def learning_rate(config: RunConfig, steps_per_epoch: int) -> float | WarmupDecay:
+    """A constant rate, or a schedule stepping once per batch over the run's optimizer steps
+    (a time budget stretches its total later, once the run has measured its speed)."""
+    opt = config.optimizer
+    peak = opt.learning_rate
+    total = max(1, executed_steps(config, steps_per_epoch) * config.training.epochs)
+    if opt.schedule == "cosine":
+        return WarmupDecay(peak, total, decay="cosine")
+    if opt.schedule == "one_cycle":  # warm up from peak/25, then cosine to 0
+        return WarmupDecay(peak, total, warmup_fraction=ONE_CYCLE_WARMUP,
+                           start=peak * WARMUP_START, decay="cosine")
+    if opt.schedule == "linear":  # airbench: warm up, then straight down to 0 at the last step
+        return WarmupDecay(peak, total, warmup_fraction=opt.warmup_fraction,
+                           start=peak * WARMUP_START, decay="linear")
     return peak
 
 
-def _callbacks(config: RunConfig, run_dir: Path,
-               progress: ProgressWriter) -> list[keras.callbacks.Callback]:
+def executed_steps(config: RunConfig, steps_per_epoch: int) -> int:
+    """Optimizer steps in an epoch. Keras runs steps_per_execution steps per call; on a repeated
+    dataset (training.steps_per_epoch set) the last call of an epoch runs them all too."""
+    per_call = config.training.steps_per_execution
+    if config.training.steps_per_epoch is None:
+        return steps_per_epoch
+    return math.ceil(steps_per_epoch / per_call) * per_call
+
+
+@keras.saving.register_keras_serializable(package="cifarkit")
+class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from `start` to `peak`, then linear or cosine decay to 0 at total_steps.
+
+    The step counts live in non-trainable variables that the compiled train step reads, so a
+    time budget can set the total after compile and the very next step follows it (a Python
+    number would be frozen into the traced function). get_config saves their current values,
+    so a resumed run (last.keras, safe_mode=True) continues the same schedule.
+    """
+
+    def __init__(self, peak: float, total_steps: float, warmup_steps: float | None = None,
+                 start: float = 0.0, decay: str = "linear", warmup_fraction: float = 0.0,
+                 name: str = "warmup_decay") -> None:
+        super().__init__()
+        if decay not in ("linear", "cosine"):
+            raise ValueError(f"decay must be linear or cosine, got {decay!r}")
+        self.peak = float(peak)
+        self.start = float(start)
+        self.decay = decay
+        self.warmup_fraction = float(warmup_fraction)
+        self.name = name
+        if warmup_steps is None:
+            warmup_steps = round(self.warmup_fraction * total_steps)
+        self.total_steps = keras.Variable(float(total_steps), dtype="float32", trainable=False,
+                                          autocast=False, name="total_steps")
+        self.warmup_steps = keras.Variable(float(warmup_steps), dtype="float32",
+                                           trainable=False, autocast=False, name="warmup_steps")
+
+    def set_total(self, total_steps: int, warmup: bool) -> None:
+        """A new total; with warmup, the warm-up is re-based on it (the first plan only)."""
+        if warmup:
+            self.warmup_steps.assign(float(round(self.warmup_fraction * total_steps)))
+        self.total_steps.assign(float(max(1, total_steps)))
+
+    def __call__(self, step: Any) -> Any:
+        ops = keras.ops
+        step = ops.cast(step, "float32")
+        total = ops.convert_to_tensor(self.total_steps)
+        warm = ops.convert_to_tensor(self.warmup_steps)
+        rising = self.start + (self.peak - self.start) * step / ops.maximum(warm, 1.0)
+        done = ops.clip((step - warm) / ops.maximum(total - warm, 1.0), 0.0, 1.0)
+        if self.decay == "cosine":
+            falling = self.peak * 0.5 * (1.0 + ops.cos(math.pi * done))
+        else:
+            falling = self.peak * (1.0 - done)
+        return ops.where(step < warm, rising, falling)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"peak": self.peak, "start": self.start, "decay": self.decay,
+                "warmup_fraction": self.warmup_fraction, "name": self.name,
+                "total_steps": float(keras.ops.convert_to_numpy(self.total_steps)),
+                "warmup_steps": float(keras.ops.convert_to_numpy(self.warmup_steps))}
+
+
+def schedule_of(model: keras.Model) -> WarmupDecay | None:
+    """The model's fitted schedule (inside a loss-scale wrapper too), or None for others."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    rate = getattr(optimizer, "_learning_rate", None)  # Keras keeps the schedule object there
+    return rate if isinstance(rate, WarmupDecay) else None
+
+
+def _callbacks(config: RunConfig, run_dir: Path, progress: ProgressWriter,
+               data: PreparedData) -> list[keras.callbacks.Callback]:
     options = config.callbacks
     # The resume checkpoint is saved before the epoch is logged: a kill in between re-runs the
     # epoch rather than resuming from a checkpoint that was never written. Both checkpoints skip
@@ -195,9 +305,17 @@ def _callbacks(config: RunConfig, run_dir: Path,
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=options.reduce_lr_factor,
             patience=options.reduce_lr_patience, min_lr=1e-6))
-    callbacks.append(BestCheckpoint(run_dir, options.checkpoint,
-                                    rundir.best_validation_accuracy(run_dir), progress))
+    callbacks.append(BestCheckpoint(run_dir, options.checkpoint, _best_so_far(run_dir),
+                                    progress, data.validation))
     return callbacks
+
+
+def _best_so_far(run_dir: Path) -> float | None:
+    """The validation accuracy model.keras holds: the best epoch's, or a kept EMA model's."""
+    best = rundir.best_validation_accuracy(run_dir)
+    status = rundir.read_status(run_dir)
+    ema = status.get("ema_val_accuracy") if status.get("ema_kept") else None
+    return ema if ema is not None and (best is None or ema > best) else best
 
 
 class ResumeCheckpoint(keras.callbacks.Callback):
@@ -221,15 +339,21 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     Keras' ModelCheckpoint writes the file in place, so a full disk would leave a broken best
     model; this one keeps the previous best until the new one is whole.
+    With optimizer.use_ema, Keras swaps the averaged weights in when fit ends, before
+    on_train_end: they are validated there and replace model.keras when they score at least as
+    well as what it holds (the best epoch, or the last one when not best_only).
     """
 
     def __init__(self, run_dir: Path, best_only: bool, best_so_far: float | None,
-                 progress: ProgressWriter) -> None:
+                 progress: ProgressWriter, validation: Any = None) -> None:
         super().__init__()
+        self.run_dir = run_dir
         self.path = run_dir / rundir.BEST_MODEL
         self.best_only = best_only
         self.best = best_so_far
+        self.last: float | None = None  # the latest saved epoch's score (not best_only)
         self.progress = progress
+        self.validation = validation
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.progress.cut_short:  # its score belongs to no logged epoch
@@ -239,7 +363,148 @@ class BestCheckpoint(keras.callbacks.Callback):
             if score is None or not (self.best is None or score > self.best):  # NaN: no
                 return
             self.best = float(score)
+        self.last = None if score is None else float(score)
         failures.save_atomic(self.path, "the best model", self.model.save)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        if not getattr(optimizer, "use_ema", False) or self.validation is None:
+            return
+        score = float(self.model.evaluate(self.validation, verbose=0,
+                                          return_dict=True)["accuracy"])
+        held = self.best if self.best_only else self.last
+        kept = held is None or score >= held or not self.path.is_file()
+        if kept:
+            failures.save_atomic(self.path, "the best model", self.model.save)
+            self.best = max(score, self.best or score)
+        failures.save_status(self.run_dir, ema_val_accuracy=round(score, 6), ema_kept=kept)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Fits the epochs and the schedule to training.time_budget_s, and ends the run on time.
+
+    It times the first steps (after budget.SKIP_STEPS: tracing, pipeline start-up) and plans
+    whole epochs (cifarkit.budget); at the end of each of the first BUDGET_REFITS epochs it
+    plans again from whole measured epochs (validation and checkpoint saving included; the
+    first epoch's also pays validation's tracing, so that refit is cautious and the next one
+    exact). The schedule's total is set to the planned epochs' steps each time, so it ends on
+    the last planned epoch, where this callback stops fit. The warm-up is based on the first
+    plan and not moved after. The clock is ProgressWriter's (train_seconds); a class time limit
+    shorter than the budget is planned for instead. A resumed run keeps its plan from status.
+    """
+
+    def __init__(self, run_dir: Path, progress: ProgressWriter, budget_s: float,
+                 schedule: WarmupDecay | None, steps: int, executed: int,
+                 validation_steps: int, batch_size: int, resumed: budget.Plan | None,
+                 notes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.progress = progress
+        self.budget_s = budget_s
+        self.schedule = schedule
+        self.steps = steps  # batches per epoch, as Keras numbers them
+        self.executed = executed  # optimizer steps per epoch (the schedule's unit)
+        self.validation_steps = validation_steps
+        self.batch_size = batch_size
+        self.plan = resumed
+        self.refits = 0 if resumed else BUDGET_REFITS
+        self.notes = notes
+        self._epoch = 0
+        self._epoch_begin = self._last_batch = self._previous_end = 0.0
+        self._calls = self._steps_done = 0
+        self._timed_from: tuple[float, int] | None = None  # (clock, steps) after the skipped
+
+    @classmethod
+    def attach(cls, config: RunConfig, run_dir: Path, progress: ProgressWriter,
+               model: keras.Model, data: PreparedData, done_epochs: int, batch_size: int,
+               notes: tuple[str, ...]) -> TimeBudget | None:
+        """The callback for a budgeted run (None without a budget), its plan kept on resume."""
+        budget_s = config.training.time_budget_s
+        if budget_s is None:
+            return None
+        if progress.limit_minutes is not None and progress.limit_minutes * 60 < budget_s:
+            budget_s = progress.limit_minutes * 60
+            notes = (*notes, f"the class time limit ({progress.limit_minutes:g} min) is "
+                     "shorter than training.time_budget_s: the plan fits the limit")
+        status = rundir.read_status(run_dir)
+        resumed = None
+        if done_epochs > 0 and status.get("budget_epochs"):
+            resumed = budget.Plan(epochs=int(status["budget_epochs"]),
+                                  planned_seconds=status.get("budget_planned_seconds") or 0.0,
+                                  images_per_second=status.get("budget_images_per_second")
+                                  or 0.0, note=None)
+        return cls(run_dir, progress, float(budget_s), schedule_of(model), data.steps_per_epoch,
+                   executed_steps(config, data.steps_per_epoch),
+                   math.ceil(len(data.x_val) / batch_size), batch_size, resumed, notes)
+
+    def fit_epochs(self) -> int:
+        """The epochs to pass to fit: the plan's on resume, else a cap this callback ends."""
+        return self.plan.epochs if self.plan else MAX_EPOCHS
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.plan is not None and self.schedule is not None:  # last.keras may predate it
+            self.schedule.set_total(self.plan.epochs * self.executed, warmup=False)
+        failures.save_status(self.run_dir, note=" ".join(self.notes) or None)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+        self._epoch_begin = time.perf_counter()
+        self._calls = self._steps_done = 0
+        self._timed_from = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self._calls += 1
+        self._last_batch, self._steps_done = now, min(batch + 1, self.steps)
+        if self.plan is not None or self.refits == 0:
+            return
+        if self._timed_from is None:
+            if self._calls >= 2 and self._steps_done >= budget.SKIP_STEPS:
+                self._timed_from = (now, self._steps_done)
+            return
+        seconds, steps = now - self._timed_from[0], self._steps_done - self._timed_from[1]
+        if steps >= budget.MEASURE_STEPS and seconds >= budget.MEASURE_SECONDS:
+            per_step = seconds / steps
+            speed = budget.Speed(per_step, self.steps,
+                                 budget.estimated_overhead(self.validation_steps, per_step))
+            self._adopt(budget.plan(self.budget_s, self.progress.elapsed(), self._epoch,
+                                    self.steps - self._steps_done, speed, self.batch_size))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.progress.cut_short:
+            return
+        now = time.perf_counter()
+        if self.refits > 0 and self._steps_done:
+            self.refits -= 1
+            fresh = budget.plan(self.budget_s, self.progress.elapsed(), epoch + 1, 0,
+                                self._epoch_speed(now), self.batch_size)
+            self._adopt(fresh if self.plan is None else budget.replan(self.plan, fresh,
+                                                                      epoch + 1))
+        if self.plan is not None and epoch + 1 >= self.plan.epochs:
+            self.model.stop_training = True
+        self._previous_end = time.perf_counter()
+
+    def _epoch_speed(self, now: float) -> budget.Speed:
+        """This epoch's training step time (its timed part) and everything else it cost."""
+        if self._timed_from is not None and self._steps_done > self._timed_from[1]:
+            clock, steps = self._timed_from
+            per_step = (self._last_batch - clock) / (self._steps_done - steps)
+        else:
+            per_step = (self._last_batch - self._epoch_begin) / self._steps_done
+        edges = self._epoch_begin - self._previous_end if self._previous_end else 0.0
+        return budget.Speed(per_step, self.steps, (now - self._last_batch) + edges)
+
+    def _adopt(self, plan: budget.Plan) -> None:
+        first = self.plan is None
+        self.plan = plan
+        if self.schedule is not None:
+            self.schedule.set_total(plan.epochs * self.executed, warmup=first)
+        notes = (*self.notes, plan.note) if plan.note else self.notes
+        failures.save_status(self.run_dir, budget_epochs=plan.epochs,
+                             budget_images_per_second=plan.images_per_second,
+                             budget_planned_seconds=plan.planned_seconds,
+                             budget_fitted_at=self.progress.elapsed(),
+                             note=" ".join(notes) or None)
 
 
 class ProgressWriter(keras.callbacks.Callback):
@@ -284,18 +549,21 @@ class ProgressWriter(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # With steps_per_execution N, Keras calls this every N steps with the last step's index,
+        # which passes the epoch's end when N does not divide it.
+        step = min(batch + 1, self.steps)
         now = time.perf_counter()
         stop = rundir.stop_requested(self.run_dir) or self._over_limit()
-        if stop or batch + 1 == self.steps or now - self._last_report >= BATCH_REPORT_SECONDS:
+        if stop or step == self.steps or now - self._last_report >= BATCH_REPORT_SECONDS:
             self._last_report = now  # the last batch before a stop is always on record
             self._append({
-                "kind": "batch", "epoch": self._epoch, "step": batch + 1, "steps": self.steps,
+                "kind": "batch", "epoch": self._epoch, "step": step, "steps": self.steps,
                 "seconds": round(now - self._epoch_start, 3), "elapsed": self.elapsed(),
                 **_floats(logs)})
         if stop:
             self.stopped = True
-            self.cut_short = batch + 1 < self.steps
-            self._batches = batch + 1
+            self.cut_short = step < self.steps
+            self._batches = step
             self.model.stop_training = True
 
     def _over_limit(self) -> bool:
