@@ -58,3 +58,29 @@ def format_seconds(seconds: float | None) -> str:
 def percent(value: float | None) -> str:
     """0.734 -> '73.4%'; anything that is not a number -> '–'."""
     return f"{value:.1%}" if isinstance(value, (int, float)) else "–"
+
+
+def clock(seconds: float | None) -> str:
+    """A duration as a clock reads: 118 -> '1:58', 3725 -> '1:02:05' (budgets and plans)."""
+    minutes, secs = divmod(max(round(seconds or 0.0), 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def budget_text(budget_s: float, info: dict[str, Any], trained_s: float | None = None) -> str:
+    """A budgeted run's line: 'Budget 2:00 · measuring speed…' until the run has measured its
+    speed and fitted its epochs, then the fit ('… · 57 epochs fitted at 1,650 images/s ·
+    planned 1:58'); `trained_s` (a run that has ended) adds the training time it took."""
+    parts = [f"Budget {clock(budget_s)}"]
+    epochs, speed = info.get("budget_epochs"), info.get("budget_images_per_second")
+    if isinstance(epochs, int) and isinstance(speed, (int, float)):
+        parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''} fitted at {speed:,.0f} "
+                     "images/s")
+        planned = info.get("budget_planned_seconds")
+        if isinstance(planned, (int, float)):
+            parts.append(f"planned {clock(planned)}")
+    elif trained_s is None:
+        parts.append("measuring speed…")
+    if trained_s is not None:
+        parts.append(f"trained {clock(trained_s)}")
+    return " · ".join(parts)

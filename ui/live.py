@@ -59,3 +59,12 @@ def curves(run: runs.Run) -> go.Figure:
     """charts.training_curves of the run, built once per metrics-file version (building the
     figure costs about 40 ms; handing a built one to st.plotly_chart about 1 ms)."""
     return _curves(run.path / rundir.METRICS)
+
+
+def planned_epochs(run: runs.Run) -> int | None:
+    """The epochs the run will train: its config's, or for a time budget the count fitted to
+    the measured speed (status budget_epochs); None while a budgeted run still measures."""
+    if run.config.training.time_budget_s is None:
+        return run.config.training.epochs
+    fitted = run.info.get("budget_epochs")
+    return fitted if isinstance(fitted, int) and not isinstance(fitted, bool) and fitted else None

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import time
+from dataclasses import fields, replace
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cifarkit import classroom, rundir, runs, settings
-from cifarkit.config import DataConfig, ModelConfig, RunConfig
+from cifarkit.config import (
+    CallbacksConfig,
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    RunConfig,
+    TrainingConfig,
+)
 from cifarkit.models.summary import describe
+from cifarkit.sources import recommended_augment
 from tests.app.conftest import STATUSES, chart_spec, open_page, page_path, page_person, rerun
+from ui import forms
 
 PAGE = page_path("pages/train.py")
 SETUP, LIVE = "Set up a run", "Live training"
@@ -70,6 +81,8 @@ def test_transfer_head_only_trains_just_the_new_classifier() -> None:
 
 def test_invalid_settings_are_refused_with_the_field_and_nothing_starts(fake_worker) -> None:
     at = open_train()
+    at.radio(key="train_length").set_value("epochs")  # reduce-on-plateau is for epochs only
+    rerun(at)
     at.selectbox(key="train_schedule").select("cosine")  # reduce-on-plateau is on by default
     at.button(key="train_start").click()
     rerun(at)
@@ -142,6 +155,7 @@ def test_form_launches_a_real_run_and_shows_its_curves() -> None:
     at = open_train(data_config=DataConfig(source="digits", max_train_images=200,
                                            max_test_images=100))
     at.selectbox(key="train_arch_scratch").select("simple_cnn")
+    at.radio(key="train_length").set_value("epochs")
     rerun(at)
     at.number_input(key="train_epochs").set_value(1)
     at.select_slider(key="train_batch").set_value(32)
@@ -254,3 +268,172 @@ def test_only_the_persons_own_active_runs_are_watched_besides_the_focus(run_fact
     at.session_state["selected_run"] = theirs.run_id  # picked on Runs: watched
     rerun(at)
     assert "#### theirs" in texts(at.markdown)
+
+
+# --- how long to train, the config's defaults, the new settings
+
+
+def keys(elements) -> set[str]:
+    return {element.key for element in elements}
+
+
+def launched_config(at: AppTest) -> RunConfig:
+    """Press Start; the config of the run it launched (the newest)."""
+    before = len(runs.list_runs())
+    at.button(key="train_start").click()
+    rerun(at)
+    assert not at.error, at.error[0].value
+    listing = runs.list_runs()
+    assert len(listing) == before + 1
+    return listing[0].config
+
+
+def budgeted_defaults(seconds: float, data: DataConfig) -> RunConfig:
+    """What the untouched form must launch: RunConfig()'s defaults, a time budget (so early
+    stopping and reduce-on-plateau off), and what the page adds: the data choice and its
+    recommended augmentation, no pretrained weights for a scratch network."""
+    defaults = RunConfig()
+    return replace(defaults, data=data, augment=recommended_augment(data.source),
+                   model=replace(defaults.model, weights="none"),
+                   training=replace(defaults.training, time_budget_s=seconds),
+                   callbacks=replace(defaults.callbacks, early_stopping=False, reduce_lr=False))
+
+
+def test_the_untouched_form_launches_the_defaults_for_two_minutes(fake_worker) -> None:
+    at = open_train()
+    length = at.radio(key="train_length")
+    assert (length.value, length.options) == ("quick", [
+        "Train for 2 minutes", "Train for … minutes", "A number of epochs"])
+    assert "fits the number of epochs and the learning-rate schedule" in length.help
+    toggles = keys(at.toggle)  # a budget ends with its schedule: no early stopping, no plateau
+    assert not toggles & {"train_early", "train_reduce", "train_restore"}
+    assert "train_epochs" not in keys(at.number_input)
+    assert any("Early stopping and reduce-on-plateau are off" in c.value for c in at.caption)
+    assert launched_config(at) == budgeted_defaults(120.0, DataConfig())
+    assert len(fake_worker) == 1
+
+
+def test_a_typed_budget_and_a_number_of_epochs(fake_worker) -> None:
+    at = open_train()
+    at.radio(key="train_length").set_value("minutes")
+    rerun(at)
+    at.number_input(key="train_budget_minutes").set_value(7)
+    config = launched_config(at)
+    assert config.training.time_budget_s == 420.0
+    assert not config.callbacks.early_stopping and not config.callbacks.reduce_lr
+    at.session_state["train_tab"] = SETUP  # a launch opens the live tab
+    rerun(at)
+    at.radio(key="train_length").set_value("epochs")
+    rerun(at)
+    assert {"train_early", "train_reduce", "train_restore"} <= keys(at.toggle)
+    at.number_input(key="train_epochs").set_value(4)
+    config = launched_config(at)
+    assert config.training.time_budget_s is None and config.training.epochs == 4
+    defaults = RunConfig()
+    assert (config.callbacks, config.optimizer) == (defaults.callbacks, defaults.optimizer)
+
+
+def set_defaults(monkeypatch: pytest.MonkeyPatch, cls: type, **changes: Any) -> None:
+    """Give a config dataclass other defaults for one test (its __init__'s defaults are read
+    when RunConfig() builds its sections), as a change of the default recipe would."""
+    unknown = set(changes) - {item.name for item in fields(cls)}
+    assert not unknown, unknown
+    monkeypatch.setattr(cls.__init__, "__defaults__", tuple(
+        changes.get(item.name, item.default) for item in fields(cls)))
+
+
+def test_the_form_follows_a_changed_default_recipe(
+        monkeypatch: pytest.MonkeyPatch, fake_worker) -> None:
+    set_defaults(monkeypatch, TrainingConfig, batch_size=384, label_smoothing=0.2,
+                 steps_per_execution=16, calibrate=False, mixed_precision=True)
+    set_defaults(monkeypatch, OptimizerConfig, name="sgd", learning_rate=2e-3,
+                 schedule="linear", warmup_fraction=0.2, use_ema=True, ema_momentum=0.995,
+                 nesterov=True, momentum=0.85)
+    set_defaults(monkeypatch, CallbacksConfig, early_stopping=False, reduce_lr=False,
+                 checkpoint=False)
+    set_defaults(monkeypatch, ModelConfig, architecture="simple_cnn", dropout=0.35,
+                 dense_units=96, pooling="max")
+    assert RunConfig().training.batch_size == 384  # the patch took
+    at = open_train()
+    assert launched_config(at) == budgeted_defaults(120.0, DataConfig())
+
+
+def test_distribute_is_offered_only_with_two_gpus_or_more(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for gpus, refusal in (([], "this computer has no GPU"), (["0"], "this computer has one GPU"),
+                          (["0", "1"], None)):
+        monkeypatch.setattr(settings, "visible_gpus", lambda gpus=gpus: gpus)
+        forms.gpu_count.clear()
+        at = open_train()
+        toggle = at.toggle(key="train_distribute")
+        assert toggle.disabled == (refusal is not None), gpus
+        assert (refusal or "MirroredStrategy") in toggle.help
+    forms.gpu_count.clear()
+
+
+def test_feature_caching_is_offered_for_head_only_transfer() -> None:
+    at = open_train()
+    assert "train_cache_features" not in keys(at.toggle)
+    at.radio(key="train_kind").set_value("transfer")
+    rerun(at)
+    assert "train_cache_features" not in keys(at.toggle)  # the default trains every layer
+    at.radio(key="train_trainable").set_value("head")
+    rerun(at)
+    assert at.toggle(key="train_cache_features").value == ModelConfig().cache_features
+    assert {"train_flip_tta", "train_calibrate", "train_ema", "train_mixed", "train_xla"} <= keys(
+        at.toggle)
+    assert "Linear (warm up, then straight down to 0)" in at.selectbox(
+        key="train_schedule").options
+
+
+# --- a budgeted run on the live card
+
+
+def budgeted(run: runs.Run, seconds: float = 120.0, **status: Any) -> runs.Run:
+    """A fabricated run turned into one with a time budget, with these status fields."""
+    config = run.config
+    replace(config, training=replace(config.training, time_budget_s=seconds),
+            callbacks=replace(config.callbacks, early_stopping=False)).save(
+                run.path / rundir.CONFIG)
+    rundir.update_status(run.path, time_budget_s=seconds, **status)
+    return runs.load(run.run_id)
+
+
+FIT = {"budget_epochs": 57, "budget_images_per_second": 1650.4,
+       "budget_planned_seconds": 118.0, "budget_fitted_at": 6.0}
+
+
+def test_a_budgeted_run_shows_it_measures_its_speed_first(run_factory) -> None:
+    run = budgeted(run_factory("running", epochs=3))
+    rundir.append_metrics(run.path, {"kind": "batch", "epoch": 2, "step": 5, "steps": 10,
+                                     "seconds": 5.0, "elapsed": 30.0})
+    at = open_train()
+    assert ":material/timer: Budget 2:00 · measuring speed…" in [m.value for m in at.markdown]
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert bars == ["Epoch 2: measuring speed to fit the epochs to the budget", "Batch 5 of 10",
+                    "0:30 of the 2:00 budget"]
+    assert metric(at, "Elapsed") == "0m 30s"
+    assert metric(at, "Time left") == "1m 30s"  # to the budget, until the plan is made
+
+
+def test_a_budgeted_run_shows_the_fit_and_progress_over_the_fitted_epochs(run_factory) -> None:
+    run = budgeted(run_factory("running", epochs=3), **FIT)
+    rundir.append_metrics(run.path, {"kind": "batch", "epoch": 2, "step": 5, "steps": 10,
+                                     "seconds": 5.0, "elapsed": 45.0})
+    at = open_train()
+    assert (":material/timer: Budget 2:00 · 57 epochs fitted at 1,650 images/s · planned 1:58"
+            in [m.value for m in at.markdown])
+    bars = at.get("progress")
+    assert [bar.proto.text for bar in bars] == ["Epoch 2 of 57", "Batch 5 of 10",
+                                                "0:45 of the 2:00 budget"]
+    assert bars[0].proto.value == int(100 * 1.5 / 57)  # over the fitted epochs, not 3
+    assert metric(at, "Time left") == "1m 13s"  # 118 planned - 45 so far
+
+
+def test_a_finished_budgeted_run_shows_the_budget_and_its_training_time(run_factory) -> None:
+    run = budgeted(run_factory("completed", epochs=3), **FIT)
+    rundir.update_status(run.path, train_seconds=117.4)
+    at = open_train(selected_run=run.run_id, train_tab=LIVE)
+    assert (":material/timer: Budget 2:00 · 57 epochs fitted at 1,650 images/s · planned 1:58 · "
+            "trained 1:57" in [m.value for m in at.markdown])
+    assert metric(at, "Training time") == "1m 57s"

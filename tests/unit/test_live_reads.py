@@ -68,3 +68,24 @@ def test_cleanup_resets_keras_without_a_full_collection(monkeypatch: pytest.Monk
     script_runner._clean_problem_modules()
     assert script_runner._clean_problem_modules is script_cleanup.clean
     assert calls == [False]  # Keras' state is reset, gc.collect() is not run
+
+
+def test_planned_epochs_are_the_configs_or_the_budgets_fit() -> None:
+    from dataclasses import replace
+
+    from cifarkit import rundir, runs
+
+    run = fabricate_run(0, "running", epochs=3, sleepers=(sleepers := []))
+    try:
+        assert live.planned_epochs(run) == 3
+        config = run.config
+        replace(config, training=replace(config.training, time_budget_s=120.0),
+                callbacks=replace(config.callbacks, early_stopping=False)).save(
+                    run.path / rundir.CONFIG)
+        assert live.planned_epochs(runs.load(run.run_id)) is None  # still measuring its speed
+        rundir.update_status(run.path, budget_epochs=57)
+        assert live.planned_epochs(runs.load(run.run_id)) == 57
+    finally:
+        for process in sleepers:
+            process.kill()
+            process.wait()

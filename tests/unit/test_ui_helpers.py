@@ -82,3 +82,51 @@ def test_actions_run_from_their_table_and_an_unknown_one_deletes_nothing(tmp_pat
     assert perform(actions, "stop", "r1", by=someone) == (False, "r1 is not running")
     assert perform(actions, "delete", "r1", by=someone) == (True, "Sam deleted r1.")
     assert not kept.exists()
+
+
+def test_clock_reads_minutes_and_hours() -> None:
+    from ui.format import clock
+
+    assert [clock(s) for s in (0, 59.4, 118, 120, 3725, None)] == [
+        "0:00", "0:59", "1:58", "2:00", "1:02:05", "0:00"]
+
+
+def test_budget_line_before_and_after_the_fit_and_once_trained() -> None:
+    from ui.format import budget_text
+
+    fit = {"budget_epochs": 57, "budget_images_per_second": 1650.4,
+           "budget_planned_seconds": 118.0}
+    assert budget_text(120, {}) == "Budget 2:00 · measuring speed…"
+    assert budget_text(120, {"budget_epochs": 57}) == "Budget 2:00 · measuring speed…"
+    assert budget_text(120, fit) == (
+        "Budget 2:00 · 57 epochs fitted at 1,650 images/s · planned 1:58")
+    assert budget_text(600, {**fit, "budget_epochs": 1}).startswith("Budget 10:00 · 1 epoch fitted")
+    assert budget_text(120, fit, trained_s=117.4).endswith("· planned 1:58 · trained 1:57")
+    assert budget_text(120, {}, trained_s=5) == "Budget 2:00 · trained 0:05"  # stopped early
+
+
+def test_length_choices_set_the_budget_and_turn_off_what_fights_it() -> None:
+    from cifarkit.config import CallbacksConfig, RunConfig, TrainingConfig
+    from ui.forms import budget_seconds, fit_to_budget
+
+    assert budget_seconds("quick", 25) == 120.0  # the typed minutes are for "minutes" only
+    assert budget_seconds("minutes", 7) == 420.0
+    assert budget_seconds("epochs", 7) is None
+    with pytest.raises(ValueError, match="length must be one of"):
+        budget_seconds("hours", 1)
+    training, callbacks = TrainingConfig(), CallbacksConfig()
+    assert fit_to_budget(training, callbacks, None) == (training, callbacks)
+    fitted, quiet = fit_to_budget(training, callbacks, 120.0)
+    assert fitted.time_budget_s == 120.0 and not quiet.early_stopping and not quiet.reduce_lr
+    RunConfig(training=fitted, callbacks=quiet).validate()  # what the page launches is valid
+    assert quiet.checkpoint == callbacks.checkpoint
+
+
+def test_a_default_joins_the_choices_and_distribute_needs_two_gpus() -> None:
+    from ui.forms import distribute_refusal, with_default
+
+    assert with_default((64, 128, 256), 384) == (64, 128, 256, 384)
+    assert with_default((64, 128), 64) == (64, 128)
+    assert distribute_refusal(0) == "Needs 2 GPUs or more; this computer has no GPU."
+    assert distribute_refusal(1) == "Needs 2 GPUs or more; this computer has one GPU."
+    assert distribute_refusal(2) is None and distribute_refusal(8) is None
