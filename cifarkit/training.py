@@ -37,7 +37,6 @@ from cifarkit.system import peak_memory_mb
 BATCH_REPORT_SECONDS = 0.5  # write batch progress at most this often (keeps metrics.jsonl small)
 WARMUP_START = 1 / 25  # linear and one_cycle warm up from this share of the peak rate
 ONE_CYCLE_WARMUP = 0.3  # one_cycle: share of all steps spent warming up
-BUDGET_REFITS = 2  # a budgeted run plans again at the end of its first this-many epochs
 
 
 @dataclass
@@ -98,7 +97,7 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     epochs = config.training.epochs if timer is None else timer.fit_epochs()
     model.fit(data.train, validation_data=data.validation, epochs=epochs,
               initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,
-              callbacks=callbacks + ([timer] if timer else []), verbose=verbose)
+              callbacks=([timer] if timer else []) + callbacks, verbose=verbose)
     return scoring.finish_run(run_dir, config, model, data, stopped=progress.stopped)
 
 
@@ -384,13 +383,19 @@ class TimeBudget(keras.callbacks.Callback):
     """Fits the epochs and the schedule to training.time_budget_s, and ends the run on time.
 
     It times the first steps (after budget.SKIP_STEPS: tracing, pipeline start-up) and plans
-    whole epochs (cifarkit.budget); at the end of each of the first BUDGET_REFITS epochs it
-    plans again from whole measured epochs (validation and checkpoint saving included; the
-    first epoch's also pays validation's tracing, so that refit is cautious and the next one
-    exact). The schedule's total is set to the planned epochs' steps each time, so it ends on
-    the last planned epoch, where this callback stops fit. The warm-up is based on the first
-    plan and not moved after. The clock is ProgressWriter's (train_seconds); a class time limit
-    shorter than the budget is planned for instead. A resumed run keeps its plan from status.
+    whole epochs (cifarkit.budget). At every epoch end it plans again from the mean of the
+    whole epochs measured so far (validation and checkpoint saving included; epoch 1 counts
+    only its timed steps and its own overhead, which also pays validation's tracing, so that
+    plan is cautious): one epoch's time on a shared CPU is too noisy to plan the rest on. The
+    schedule's total follows the planned epochs' steps whenever they change, so it ends on the
+    last planned epoch, where this callback stops fit; late changes move the rate by about
+    peak / planned epochs at most, and a schedule that has ended is never stretched
+    (budget.replan). Before the first plan the warm-up is held long (the rate stays near its
+    start); the first plan sets it and later plans leave it. The clock is ProgressWriter's
+    (train_seconds); a class time limit shorter than the budget is planned for instead. A
+    resumed run keeps its plan from status and does not refit.
+    It runs before the other callbacks, so last.keras (ResumeCheckpoint) holds the schedule of
+    the plan made at that epoch's end; its checkpoint saving is timed in the next whole epoch.
     """
 
     def __init__(self, run_dir: Path, progress: ProgressWriter, budget_s: float,
@@ -407,10 +412,11 @@ class TimeBudget(keras.callbacks.Callback):
         self.validation_steps = validation_steps
         self.batch_size = batch_size
         self.plan = resumed
-        self.refits = 0 if resumed else BUDGET_REFITS
+        self.refitting = resumed is None
         self.notes = notes
         self._epoch = 0
         self._epoch_begin = self._last_batch = self._previous_end = 0.0
+        self._whole: list[tuple[float, float]] = []  # (train steps s, wall s) of epochs 2, 3, ...
         self._calls = self._steps_done = 0
         self._timed_from: tuple[float, int] | None = None  # (clock, steps) after the skipped
 
@@ -442,8 +448,10 @@ class TimeBudget(keras.callbacks.Callback):
         return self.plan.epochs if self.plan else MAX_EPOCHS
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if self.plan is not None and self.schedule is not None:  # last.keras may predate it
+        if self.schedule is not None and self.plan is not None:  # last.keras may predate it
             self.schedule.set_total(self.plan.epochs * self.executed, warmup=False)
+        elif self.schedule is not None:  # unplanned: a long warm-up keeps the rate near start
+            self.schedule.set_total(self.executed * MAX_EPOCHS, warmup=True)
         failures.save_status(self.run_dir, note=" ".join(self.notes) or None)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -456,7 +464,7 @@ class TimeBudget(keras.callbacks.Callback):
         now = time.perf_counter()
         self._calls += 1
         self._last_batch, self._steps_done = now, min(batch + 1, self.steps)
-        if self.plan is not None or self.refits == 0:
+        if self.plan is not None or not self.refitting:
             return
         if self._timed_from is None:
             if self._calls >= 2 and self._steps_done >= budget.SKIP_STEPS:
@@ -474,30 +482,37 @@ class TimeBudget(keras.callbacks.Callback):
         if self.progress.cut_short:
             return
         now = time.perf_counter()
-        if self.refits > 0 and self._steps_done:
-            self.refits -= 1
+        if self.refitting and self._steps_done:
             fresh = budget.plan(self.budget_s, self.progress.elapsed(), epoch + 1, 0,
-                                self._epoch_speed(now), self.batch_size)
+                                self._speed(now), self.batch_size)
             self._adopt(fresh if self.plan is None else budget.replan(self.plan, fresh,
                                                                       epoch + 1))
         if self.plan is not None and epoch + 1 >= self.plan.epochs:
             self.model.stop_training = True
         self._previous_end = time.perf_counter()
 
-    def _epoch_speed(self, now: float) -> budget.Speed:
-        """This epoch's training step time (its timed part) and everything else it cost."""
+    def _speed(self, now: float) -> budget.Speed:
+        """The mean of the whole epochs after the first; after epoch 1, its timed steps and
+        everything else it cost (validation and checkpoints)."""
+        train_s = self._last_batch - self._epoch_begin
+        if self._previous_end:
+            self._whole.append((train_s, now - self._previous_end))
+            steps = self.steps * len(self._whole)
+            per_step = sum(train for train, _ in self._whole) / steps
+            wall = sum(wall for _, wall in self._whole) / len(self._whole)
+            return budget.Speed(per_step, self.steps, max(0.0, wall - per_step * self.steps))
         if self._timed_from is not None and self._steps_done > self._timed_from[1]:
-            clock, steps = self._timed_from
-            per_step = (self._last_batch - clock) / (self._steps_done - steps)
+            clock, steps_then = self._timed_from
+            per_step = (self._last_batch - clock) / (self._steps_done - steps_then)
         else:
-            per_step = (self._last_batch - self._epoch_begin) / self._steps_done
-        edges = self._epoch_begin - self._previous_end if self._previous_end else 0.0
-        return budget.Speed(per_step, self.steps, (now - self._last_batch) + edges)
+            per_step = train_s / self._steps_done
+        return budget.Speed(per_step, self.steps, now - self._last_batch)
 
     def _adopt(self, plan: budget.Plan) -> None:
         first = self.plan is None
+        changed = first or plan.epochs != self.plan.epochs
         self.plan = plan
-        if self.schedule is not None:
+        if self.schedule is not None and changed:
             self.schedule.set_total(plan.epochs * self.executed, warmup=first)
         notes = (*self.notes, plan.note) if plan.note else self.notes
         failures.save_status(self.run_dir, budget_epochs=plan.epochs,

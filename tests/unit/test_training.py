@@ -154,3 +154,132 @@ def test_a_stop_during_an_epoch_is_not_counted_and_resume_trains_that_epoch_agai
     assert finished["train_seconds"] >= rows[-1]["elapsed"]
     elapsed = [row["elapsed"] for row in rows]
     assert elapsed == sorted(elapsed)
+
+
+class _Kernel(__import__("keras").callbacks.Callback):
+    """Records the one-weight model's kernel after every step; re-sets the total after step 3."""
+
+    def __init__(self, schedule: training.WarmupDecay) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.kernels: list[float] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.kernels.append(float(self.model.layers[-1].get_weights()[0][0, 0]))
+        if batch == 2:
+            self.schedule.set_total(6, warmup=False)
+
+
+def test_the_compiled_step_follows_a_total_re_set_during_fit(tmp_path: Path) -> None:
+    """The rate is read from variables inside the traced step, not frozen at trace time."""
+    import keras
+
+    # loss |w - (-1000)| on inputs of 1: every SGD step moves w down by exactly that step's rate
+    schedule = training.WarmupDecay(1.0, total_steps=100, warmup_steps=0)
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False,
+                                                   kernel_initializer="zeros")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mean_absolute_error")
+    recorder = _Kernel(schedule)
+    model.fit(np.ones((10, 1)), np.full((10, 1), -1000.0), batch_size=1, epochs=1,
+              shuffle=False, verbose=0, callbacks=[recorder])
+
+    rates = -np.diff([0.0, *recorder.kernels])
+    expected = [1 - step / 100 for step in range(3)] + [max(0.0, 1 - step / 6)
+                                                        for step in range(3, 10)]
+    assert rates == pytest.approx(expected, abs=1e-5)
+    assert float(model.optimizer.learning_rate) == 0.0  # past the total: exactly 0
+
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    reloaded = training.schedule_of(loaded)
+    assert reloaded is not None and float(reloaded.total_steps) == 6.0
+    assert float(loaded.optimizer.learning_rate) == 0.0
+
+
+def test_linear_schedule_warms_up_then_reaches_zero_at_the_last_step() -> None:
+    config = RunConfig(optimizer=OptimizerConfig(schedule="linear", learning_rate=0.4,
+                                                 warmup_fraction=0.2),
+                       callbacks=CallbacksConfig(reduce_lr=False),
+                       training=TrainingConfig(epochs=5))
+    schedule = training.learning_rate(config, steps_per_epoch=10)  # 50 steps, 10 warming up
+    rates = [float(schedule(step)) for step in (0, 5, 10, 30, 49, 50)]
+    assert rates[:3] == pytest.approx([0.4 / 25, (0.4 / 25 + 0.4) / 2, 0.4])
+    assert rates[3] == pytest.approx(0.4 * 20 / 40) and 0 < rates[4] < 0.02
+    assert rates[5] == 0.0
+
+
+def budget_config(budget_s: float, **training_fields: object) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(source="digits", max_train_images=240, max_test_images=40),
+        model=ModelConfig(architecture="simple_cnn"),
+        optimizer=OptimizerConfig(schedule="linear", learning_rate=2e-3),
+        training=TrainingConfig(batch_size=32, time_budget_s=budget_s, **training_fields),
+        callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
+
+
+def test_a_time_budget_fits_whole_epochs_and_completes_the_schedule_on_time() -> None:
+    budget_s = 15.0
+    run_dir = runs.create(budget_config(budget_s))
+    status = training.train(run_dir, verbose=0)
+
+    assert status["status"] == "completed", status.get("error")
+    rows = rundir.epoch_rows(run_dir)
+    assert status["time_budget_s"] == budget_s
+    assert status["budget_epochs"] == status["epochs_run"] == len(rows) > 2
+    assert 0.5 * budget_s < status["train_seconds"] <= budget_s + 2.0  # slack: one epoch edge
+    assert status["budget_planned_seconds"] <= budget_s
+    assert status["budget_images_per_second"] > 0 and 0 < status["budget_fitted_at"] < budget_s
+    assert rows[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the schedule ended on the last epoch
+    assert max(row["lr"] for row in rows) > 1e-3
+    assert status.get("note") is None
+
+
+def test_a_budget_too_small_for_one_epoch_trains_one_and_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smallest budget allowed (10 s) against an epoch made slow on purpose."""
+    import time as clock
+
+    real = training.ProgressWriter.on_train_batch_end
+
+    def slow(writer: training.ProgressWriter, batch: int, logs: dict | None = None) -> None:
+        clock.sleep(1.6)  # 7 steps: an epoch of over 11 s
+        real(writer, batch, logs)
+
+    monkeypatch.setattr(training.ProgressWriter, "on_train_batch_end", slow)
+    run_dir = runs.create(budget_config(10.0))
+    status = training.train(run_dir, verbose=0)
+    assert status["status"] == "completed", status.get("error")
+    assert status["budget_epochs"] == status["epochs_run"] == 1
+    assert "cannot hold even one epoch" in status.get("note", "")
+    assert rundir.epoch_rows(run_dir)[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_stopped_budgeted_run_resumes_with_the_same_plan(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    real = training.ProgressWriter.on_train_batch_end
+
+    def stop_in_epoch_3(writer: training.ProgressWriter, batch: int,
+                        logs: dict | None = None) -> None:
+        if writer._epoch == 3 and batch == 1:
+            rundir.request_stop(writer.run_dir)
+        real(writer, batch, logs)
+
+    monkeypatch.setattr(training.ProgressWriter, "on_train_batch_end", stop_in_epoch_3)
+    run_dir = runs.create(budget_config(10.0))
+    stopped = training.train(run_dir, verbose=0)
+    monkeypatch.undo()
+    assert stopped["status"] == "stopped", stopped.get("error")
+    planned = stopped["budget_epochs"]
+    assert planned > 3 and stopped["checkpoint_epoch"] == 2
+    last = keras.saving.load_model(run_dir / rundir.LAST_MODEL, safe_mode=True)
+    steps = stopped["steps_per_epoch"]
+    assert float(training.schedule_of(last).total_steps) == planned * steps
+
+    rundir.clear_stop(run_dir)
+    finished = training.train(run_dir, resume=True, verbose=0)
+    assert finished["status"] == "completed", finished.get("error")
+    assert finished["budget_epochs"] == finished["epochs_run"] == planned
+    assert rundir.epoch_rows(run_dir)[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
