@@ -363,10 +363,11 @@ def set_class_rules(who: Person, **changes: Any) -> ClassRules:
 class Request:
     """What a launch asks for, in the terms of the limits."""
 
-    epochs: int
+    epochs: int | None  # None: a time budget fits the epochs (the minutes limit bounds it)
     epochs_text: str  # "50", or "10 trials × 5 epochs = 50" for a search
     architecture: str
     input_size: int
+    budget_minutes: float | None = None  # training.time_budget_s, in minutes
 
 
 def _request(config: RunConfig | TuneConfig) -> Request:
@@ -374,9 +375,11 @@ def _request(config: RunConfig | TuneConfig) -> Request:
         model, trials, each = config.base.model, config.max_trials, config.epochs_per_trial
         return Request(trials * each, f"{trials} trials × {each} epochs = {trials * each}",
                        model.architecture, model.input_size)
-    model = config.model
-    return Request(config.training.epochs, str(config.training.epochs), model.architecture,
-                   model.input_size)
+    model, training = config.model, config.training
+    if training.time_budget_s is not None:
+        return Request(None, "", model.architecture, model.input_size,
+                       training.time_budget_s / 60)
+    return Request(training.epochs, str(training.epochs), model.architecture, model.input_size)
 
 
 def check_launch(kind: jobs.JobKind, config: Any, who: Person | None = None,
@@ -387,7 +390,9 @@ def check_launch(kind: jobs.JobKind, config: Any, who: Person | None = None,
     if who.teacher:
         return
     rules, asked = class_rules(), _request(config)
-    if rules.max_epochs is not None and asked.epochs > rules.max_epochs:
+    _check_budget(rules, asked, kind)
+    if rules.max_epochs is not None and asked.epochs is not None \
+            and asked.epochs > rules.max_epochs:
         raise NotAllowed(f"the class allows at most {plural(rules.max_epochs, 'epoch')} per "
                          f"{kind.noun} (you asked for {asked.epochs_text})")
     if rules.architectures and asked.architecture not in rules.architectures:
@@ -402,6 +407,15 @@ def check_launch(kind: jobs.JobKind, config: Any, who: Person | None = None,
         allowed = plural(rules.max_jobs, "queued or running job")
         raise NotAllowed(f"the class allows at most {allowed} per student (you have {active}: "
                          "wait for one to finish or stop it)")
+
+
+def _check_budget(rules: ClassRules, asked: Request, kind: jobs.JobKind) -> None:
+    """A time budget longer than the class's minutes would only be cut short: refused now."""
+    if rules.max_minutes is None or asked.budget_minutes is None:
+        return
+    if asked.budget_minutes > rules.max_minutes:
+        raise NotAllowed(f"the class allows at most {rules.max_minutes:g} min of training per "
+                         f"{kind.noun} (you asked for a budget of {asked.budget_minutes:g} min)")
 
 
 def active_jobs(who: Person, kind: jobs.JobKind | None = None,

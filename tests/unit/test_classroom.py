@@ -9,7 +9,7 @@ import pytest
 
 from cifarkit import classroom, runs, searches, settings, uploads
 from cifarkit.classroom import ClassRules, NotAllowed, Person
-from cifarkit.config import ConfigError, ModelConfig, RunConfig, TrainingConfig
+from cifarkit.config import CallbacksConfig, ConfigError, ModelConfig, RunConfig, TrainingConfig
 from cifarkit.tuneconfig import TuneConfig
 
 PASSCODE = "owl-7-lantern"
@@ -255,6 +255,29 @@ def test_each_limit_refuses_a_student_by_name(rules: dict, kind: object, config:
         classroom.check_launch(kind, config, ALICE)
     assert str(caught.value) == message
     classroom.check_launch(kind, config, TEACHER)  # teachers are exempt
+
+
+def budgeted(seconds: float, epochs: int = 50) -> RunConfig:
+    return RunConfig(training=TrainingConfig(epochs=epochs, time_budget_s=seconds),
+                     callbacks=CallbacksConfig(early_stopping=False))
+
+
+def test_a_budget_longer_than_the_class_minutes_is_refused() -> None:
+    set_rules(max_minutes=5)
+    with pytest.raises(NotAllowed) as caught:
+        classroom.check_launch(runs.KIND, budgeted(600), ALICE)
+    assert str(caught.value) == ("the class allows at most 5 min of training per run (you "
+                                 "asked for a budget of 10 min)")
+    classroom.check_launch(runs.KIND, budgeted(300), ALICE)  # exactly the limit
+    classroom.check_launch(runs.KIND, budgeted(600), TEACHER)
+
+
+def test_a_budgeted_run_is_bounded_by_time_not_by_its_ignored_epochs() -> None:
+    """With a budget, training.epochs is ignored by training, so the epoch limit ignores it too."""
+    set_rules(max_epochs=20)
+    classroom.check_launch(runs.KIND, budgeted(120, epochs=50), ALICE)
+    with pytest.raises(NotAllowed):
+        classroom.check_launch(runs.KIND, run_config(epochs=50), ALICE)
 
 
 def test_within_the_limits_a_student_may_launch() -> None:
