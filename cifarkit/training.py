@@ -376,7 +376,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         if kept:
             failures.save_atomic(self.path, "the best model", self.model.save)
             self.best = max(score, self.best or score)
-        failures.save_status(self.run_dir, ema_val_accuracy=round(score, 6), ema_kept=kept)
+        failures.save_status(self.run_dir, ema_val_accuracy=score, ema_kept=kept)
 
 
 class TimeBudget(keras.callbacks.Callback):

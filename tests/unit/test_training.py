@@ -283,3 +283,115 @@ def test_a_stopped_budgeted_run_resumes_with_the_same_plan(
     assert finished["status"] == "completed", finished.get("error")
     assert finished["budget_epochs"] == finished["epochs_run"] == planned
     assert rundir.epoch_rows(run_dir)[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def ema_config(**callbacks: object) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(source="digits", max_train_images=240, max_test_images=40),
+        model=ModelConfig(architecture="simple_cnn"),
+        optimizer=OptimizerConfig(use_ema=True, ema_momentum=0.9),
+        training=TrainingConfig(epochs=2, batch_size=32),
+        callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False, **callbacks))
+
+
+def test_an_ema_run_ends_on_whichever_of_the_average_and_the_best_epoch_validates_better(
+        ) -> None:
+    import keras
+
+    config = ema_config()
+    run_dir = runs.create(config)
+    status = training.train(run_dir, verbose=0)
+    assert status["status"] == "completed", status.get("error")
+    best_epoch = max(row["val_accuracy"] for row in rundir.epoch_rows(run_dir))
+    ema = status["ema_val_accuracy"]
+    assert status["ema_kept"] == (ema >= best_epoch)
+
+    validation = training.prepare_data(config).validation
+    saved = keras.saving.load_model(run_dir / rundir.BEST_MODEL, safe_mode=True)
+    score = saved.evaluate(validation, verbose=0, return_dict=True)["accuracy"]
+    assert score == pytest.approx(ema if status["ema_kept"] else best_epoch, abs=1e-6)
+    raw = keras.saving.load_model(run_dir / rundir.LAST_MODEL, safe_mode=True)
+    assert raw.optimizer.use_ema
+    if status["ema_kept"]:  # the average, not the last epoch's raw weights
+        assert any(not np.array_equal(a, b)
+                   for a, b in zip(saved.get_weights(), raw.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("best_so_far", [-1.0, 2.0])
+def test_the_averaged_weights_replace_the_best_model_only_when_they_validate_as_well(
+        tmp_path: Path, best_so_far: float) -> None:
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(use_ema=True),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = np.eye(2, dtype="float32")[np.arange(16) % 2]
+    model.fit(x, y, epochs=1, verbose=0)
+    (tmp_path / rundir.BEST_MODEL).write_text("the best epoch's model")
+    validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    checkpoint = training.BestCheckpoint(tmp_path, True, best_so_far,
+                                         training.ProgressWriter(tmp_path, 1), validation)
+    checkpoint.set_model(model)
+    checkpoint.on_train_end()
+
+    status = rundir.read_status(tmp_path)
+    kept = best_so_far < 0  # accuracy can beat -1, never 2
+    assert status["ema_kept"] is kept and 0 <= status["ema_val_accuracy"] <= 1
+    replaced = (tmp_path / rundir.BEST_MODEL).read_bytes() != b"the best epoch's model"
+    assert replaced == kept
+
+
+def test_steps_per_execution_reports_whole_epochs_and_a_stop_still_stops(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 steps a call over 7-step epochs: Keras reports steps 3, 6, 9 (read as 7)."""
+    import keras
+
+    config = RunConfig(
+        data=DataConfig(source="digits", max_train_images=240, max_test_images=40),
+        model=ModelConfig(architecture="simple_cnn"),
+        training=TrainingConfig(epochs=2, batch_size=32, steps_per_execution=3),
+        callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
+    run_dir = runs.create(config)
+    real = training.ProgressWriter.on_train_batch_end
+
+    def stop_in_epoch_2(writer: training.ProgressWriter, batch: int,
+                        logs: dict | None = None) -> None:
+        if writer._epoch == 2:
+            rundir.request_stop(run_dir)
+        real(writer, batch, logs)
+
+    monkeypatch.setattr(training.ProgressWriter, "on_train_batch_end", stop_in_epoch_2)
+    stopped = training.train(run_dir, verbose=0)
+    monkeypatch.undo()
+    steps = stopped["steps_per_epoch"]
+    assert steps == 7
+    assert stopped["status"] == "stopped", stopped.get("error")
+    assert (stopped["epochs_run"], stopped["partial_epoch"], stopped["partial_batches"]) == \
+        (1, 2, 3)
+    rows = rundir.read_metrics(run_dir)
+    first = [row["step"] for row in rows if row["kind"] == "batch" and row["epoch"] == 1]
+    assert first[-1] == 7 and all(step in (3, 6, 7) for step in first)
+    rundir.clear_stop(run_dir)
+    finished = training.train(run_dir, resume=True, verbose=0)
+    assert finished["status"] == "completed", finished.get("error")
+    assert finished["epochs_run"] == 2
+    assert int(keras.saving.load_model(run_dir / rundir.LAST_MODEL).optimizer.iterations) == 14
+
+
+def test_a_fresh_model_gets_its_whitening_layer_from_the_training_split() -> None:
+    from cifarkit import whitening
+
+    config = RunConfig(data=DataConfig(source="digits", max_train_images=120, max_test_images=20),
+                       model=ModelConfig(architecture="airbench_cpu"),
+                       training=TrainingConfig(epochs=1, batch_size=32))
+    run_dir = runs.create(config)
+    data = training.prepare_data(config)
+    model = training._resume_or_build(run_dir, config, data, resume=False)
+    layer = model.get_layer(whitening.WHITEN_LAYER)
+    kernel, bias = whitening.whitening_weights(data.x_train)
+    assert not layer.trainable
+    assert np.allclose(layer.get_weights()[0], kernel) and np.allclose(layer.get_weights()[1], bias)
+    assert np.abs(kernel).max() > 1.0  # whitened, not a random Glorot initialisation
