@@ -39,6 +39,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any]] = {
     "--batch-size": ("training.batch_size", int),
     "--steps-per-epoch": ("training.steps_per_epoch", int),
     "--label-smoothing": ("training.label_smoothing", float),
+    "--time-budget": ("training.time_budget_s", float),  # seconds; epochs are fitted to it
+    "--steps-per-execution": ("training.steps_per_execution", int),
     "--rotation": ("augment.rotation", float),
     "--zoom": ("augment.zoom", float),
     "--shift": ("augment.shift", float),
@@ -53,6 +55,8 @@ TRAIN_SWITCHES: dict[str, str] = {
     "--reduce-lr": "callbacks.reduce_lr",
     "--mixed-precision": "training.mixed_precision",
     "--xla": "training.jit_compile",
+    "--ema": "optimizer.use_ema",
+    "--distribute": "training.distribute",
 }
 
 
@@ -166,7 +170,19 @@ def _add_datasets(commands: Any) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig JSON (if any) with every given train flag applied on top, validated."""
     fields = [*(dotted for dotted, _ in TRAIN_FLAGS.values()), *TRAIN_SWITCHES.values()]
+    _budget_turns_off_early_stopping(args)
     return _from_args(args, RunConfig, fields)
+
+
+def _budget_turns_off_early_stopping(args: argparse.Namespace) -> None:
+    """--time-budget alone turns early stopping off (a budget ends the run when its schedule
+    ends; the two are refused together), unless a flag or the config file asks for it."""
+    if getattr(args, "training.time_budget_s", None) is None or \
+            getattr(args, "callbacks.early_stopping", None) is not None:
+        return
+    callbacks = (load_json_object(args.config) if args.config else {}).get("callbacks")
+    if not (isinstance(callbacks, dict) and "early_stopping" in callbacks):
+        setattr(args, "callbacks.early_stopping", False)
 
 
 def _from_args(args: argparse.Namespace, config_class: Any, fields: list[str]) -> Any:

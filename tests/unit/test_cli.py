@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from cifarkit import cli, rundir, runs, settings
+from tests.conftest import assert_refused
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,25 @@ def test_flags_override_the_json_config(tmp_path: Path) -> None:
     assert config.data.classes == ("cat", "dog")
     assert config.augment.horizontal_flip is False
     assert config.model.architecture == "MobileNet"
+
+
+def test_time_budget_flag_sets_the_budget_and_turns_early_stopping_off(tmp_path: Path) -> None:
+    parse = cli.build_parser().parse_args
+    config = cli.config_from_args(parse(["train", "--time-budget", "120",
+                                         "--steps-per-execution", "4", "--ema"]))
+    assert config.training.time_budget_s == 120.0
+    assert config.callbacks.early_stopping is False  # refused with a budget, so off by default
+    assert config.training.steps_per_execution == 4 and config.optimizer.use_ema is True
+    assert cli.config_from_args(parse(["train"])).callbacks.early_stopping is True
+    assert_refused(lambda: cli.config_from_args(
+        parse(["train", "--time-budget", "120", "--early-stopping"])), "callbacks.early_stopping")
+    asked = tmp_path / "config.json"
+    asked.write_text(json.dumps({"callbacks": {"early_stopping": True}}))
+    assert_refused(lambda: cli.config_from_args(
+        parse(["train", "--config", str(asked), "--time-budget", "120"])),
+        "callbacks.early_stopping")
+    assert_refused(lambda: cli.config_from_args(parse(["train", "--time-budget", "5"])),
+                   "training.time_budget_s")
 
 
 def test_a_bad_flag_value_names_the_field() -> None:
