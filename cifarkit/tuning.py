@@ -18,7 +18,16 @@ import keras
 import keras_tuner
 import numpy as np
 
-from cifarkit import failures, jobs, pipeline, rundir, searchdir, training, tuning_parallel
+from cifarkit import (
+    failures,
+    jobs,
+    pipeline,
+    rundir,
+    searchdir,
+    training,
+    tuning_parallel,
+    whitening,
+)
 from cifarkit.config import RunConfig
 from cifarkit.models.builder import build_model
 from cifarkit.tuneconfig import TuneConfig, config_for
@@ -104,6 +113,7 @@ class CifarHyperModel(keras_tuner.HyperModel):
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         config = self.trial_config(hp)
         model = build_model(config, self.data.num_classes, self.data.image_size)
+        whitening.init_whitening(model, self.data.x_train)  # as a run's fresh model
         training.compile_model(model, config, self.data.num_classes,
                                self._steps(config.training.batch_size))
         return model
