@@ -151,6 +151,7 @@ AXIS_TITLES = {
     "model_file_mb": "Model file (MB)", "trainable_params": "Trainable parameters",
     "params": "Parameters (trainable + frozen)", "val_accuracy": "Validation accuracy",
     "val_loss": "Validation loss", "loss": "Training loss", "epoch": "Epoch",
+    "ece": "Calibration error (ECE)",
 }
 CONFUSION_TEXT_MAX_CLASSES = 20  # above this, numbers in cells are unreadable: hover only
 PERCENT_COLUMNS = ("accuracy", "top5_accuracy", "val_accuracy")  # shares shown as percent
@@ -259,6 +260,40 @@ def topk_bars(top: Sequence[tuple[str, float]], true_label: str | None = None) -
     return _layout(figure, height=40 * len(names) + 110,
                    xaxis={"title": "Probability", **PROBABILITY_AXIS}, yaxis={"title": None},
                    margin={"r": BAR_TEXT_MARGIN}, showlegend=False)
+
+
+RELIABILITY_COLOR = "#2563eb"  # accuracy per confidence bin
+GAP_COLOR = "#f97316"  # the bin's mean confidence, where its bar would end if calibrated
+
+
+def reliability_diagram(table: pd.DataFrame, ece: float) -> go.Figure:
+    """Accuracy per confidence bin (evaluation.reliability_table) against the diagonal.
+
+    A bar below the diagonal: the model said more than it delivered (over-confident); above:
+    it was right more often than it said. Empty bins draw no bar; the hover names the count.
+    """
+    filled = table[table["count"] > 0]
+    width = float((table["upper"] - table["lower"]).iloc[0]) if len(table) else 1.0
+    centres = (filled["lower"] + filled["upper"]) / 2
+    custom = np.column_stack([filled["lower"], filled["upper"], filled["count"],
+                              filled["confidence"]]) if len(filled) else None
+    figure = go.Figure()
+    figure.add_bar(
+        x=centres, y=filled["accuracy"], width=width * 0.92, name="right this often",
+        marker_color=RELIABILITY_COLOR, customdata=custom,
+        hovertemplate="said %{customdata[0]:.0%}–%{customdata[1]:.0%} "
+        "(mean %{customdata[3]:.1%})<br>right %{y:.1%} of %{customdata[2]:,} images"
+        "<extra></extra>")
+    figure.add_scatter(x=filled["confidence"], y=filled["confidence"], mode="markers",
+                       name="what it said (mean)", marker={"color": GAP_COLOR, "size": 8},
+                       hovertemplate="mean confidence %{x:.1%}<extra></extra>")
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                       line={"color": "#6b7280", "dash": "dash"}, hoverinfo="skip")
+    return _layout(figure, f"Reliability: expected calibration error {ece:.1%}", height=420,
+                   xaxis={"title": "Confidence the model stated", "range": [0, 1],
+                          "tickformat": ".0%", "dtick": 0.2},
+                   yaxis={"title": "Share right", **PROBABILITY_AXIS},
+                   legend={"orientation": "h", "y": -0.2}, bargap=0)
 
 
 # --- Tune page

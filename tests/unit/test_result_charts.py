@@ -135,3 +135,23 @@ def test_top_legends_and_titles_leave_room_for_the_toolbar() -> None:
     for figure in (charts.trial_scores(trials), charts.per_class_bars(
             pd.DataFrame({"class": ["a"], "accuracy": [0.5], "support": [1]}))):
         assert figure.layout.margin.t >= TOOLBAR_ROOM
+
+
+def test_reliability_diagram_draws_filled_bins_against_the_diagonal() -> None:
+    from cifarkit.evaluation import Predictions, expected_calibration_error, reliability_table
+
+    # three at 95 % all right, one at 60 % wrong: two filled bins of 15
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.05, 0.95], [0.4, 0.6]])
+    pred = Predictions(y_true=np.array([0, 0, 1, 0]), probs=probs, class_names=["a", "b"])
+    table = reliability_table(pred)
+    ece = expected_calibration_error(pred)
+    figure = charts.reliability_diagram(table, ece)
+    bars, said, diagonal = figure.data
+    assert len(bars.x) == 2 and list(bars.y) == [0.0, 1.0]
+    assert [row[2] for row in bars.customdata] == [1, 3]  # counts, shown in the hover
+    assert "of %{customdata[2]:,} images" in bars.hovertemplate
+    np.testing.assert_allclose(said.y, [0.6, 0.95], rtol=1e-6)
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert diagonal.name == "perfect calibration"
+    assert f"{ece:.1%}" in figure.layout.title.text
+    assert figure.layout.margin.t >= TOOLBAR_ROOM
