@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from cifarkit import charts, evaluation, runs
+from cifarkit import charts, compare, evaluation, runs
 from cifarkit.evaluation import Predictions
 from cifarkit.formatting import plural
 from cifarkit.labels import display_name
@@ -47,15 +47,37 @@ class GalleryCam:
 
 def headline(pred: Predictions) -> None:
     scores = evaluation.summary_metrics(pred)
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Accuracy", f"{scores['accuracy']:.1%}",
                    help="Share of test images classified correctly.")
     cols[1].metric("Top-5 accuracy", f"{scores['top5_accuracy']:.1%}",
                    help="Share of test images whose right class is among the five best guesses.")
     cols[2].metric("Macro F1", f"{scores['macro_f1']:.3f}",
                    help="F1 (balance of precision and recall) averaged over classes: 1 is perfect.")
-    cols[3].metric("Test images", f"{len(pred.y_true):,}",
+    cols[3].metric("Calibration error", f"{scores['ece']:.1%}",
+                   help="Expected calibration error: how far the model's stated confidence is "
+                   "from how often it is right, on average. 0 % means that when it says 90 %, "
+                   "it is right 90 % of the time.")
+    cols[4].metric("Test images", f"{len(pred.y_true):,}",
                    help="Images held out from training, used only to score the model.")
+
+
+def reliability(run: runs.Run, pred: Predictions, fine: bool) -> None:
+    """The reliability diagram, and what calibration changed when the run was calibrated
+    (fine view only: the error before calibration was measured on the model's own classes)."""
+    table = evaluation.reliability_table(pred)
+    ece = evaluation.expected_calibration_error(pred)
+    st.plotly_chart(charts.reliability_diagram(table, ece), key="errors_reliability")
+    st.caption("Each bar gathers the test images the model answered with about the same "
+               "confidence, and shows how often it was right: when the model says 90 %, it is "
+               "right this often. Bars on the dashed diagonal mean its confidence can be "
+               "trusted; below it, the model is too sure of itself; above it, too modest.")
+    temperature = run.info.get("temperature")
+    before = compare.run_scores(run).get("ece_uncalibrated")
+    if fine and isinstance(temperature, int | float) and temperature != 1 and \
+            isinstance(before, int | float):
+        st.caption(f"These probabilities were calibrated on the validation images (temperature "
+                   f"{temperature:.2f}): before that, the calibration error was {before:.1%}.")
 
 
 def readable(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -251,6 +273,8 @@ def page(run: runs.Run) -> None:
     confusion(pred)
     st.subheader("Most confused pairs")
     confused_pairs(pred, pairs_key, true_key, predicted_key)
+    st.subheader("Can its confidence be trusted?")
+    reliability(run, pred, fine=view == "fine")
     st.subheader("Misclassified test images")
     gallery(run, pred, fine, table, true_key, predicted_key)
 

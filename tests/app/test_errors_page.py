@@ -60,6 +60,34 @@ def test_sections_show_the_run(run_factory) -> None:
     assert worst["class"].iloc[0] == table.iloc[0]["class"]
 
 
+def test_the_calibration_error_and_reliability_chart_are_shown(run_factory) -> None:
+    run = run_factory("completed", accuracy=0.6)
+    pred = predictions(run)
+    ece = evaluation.expected_calibration_error(pred)
+    rundir.update_status(run.path, temperature=0.65, test_ece_uncalibrated=0.16)
+    at = open_page(PAGE)
+    assert_clean(at)
+    shown = {metric.label: metric.value for metric in at.metric}
+    assert shown["Calibration error"] == f"{ece:.1%}"
+    reliability = chart(at, 2)
+    assert f"{ece:.1%}" in reliability["layout"]["title"]["text"]
+    bars = reliability["data"][0]
+    table = evaluation.reliability_table(pred)
+    filled = table[table["count"] > 0]
+    assert bars["y"] == pytest.approx(filled["accuracy"].tolist())
+    assert sum(row[2] for row in bars["customdata"]) == len(pred.y_true)
+    notes = [caption.value for caption in at.caption]
+    assert any("when the model says 90 %, it is right this often" in note for note in notes)
+    assert any("temperature 0.65" in note and "16.0%" in note for note in notes)
+
+
+def test_an_uncalibrated_run_says_nothing_about_calibration(run_factory) -> None:
+    run_factory("completed")
+    at = open_page(PAGE)
+    assert_clean(at)
+    assert not any("temperature" in caption.value for caption in at.caption)
+
+
 def test_switching_class_shows_its_misclassified_images(run_factory) -> None:
     run = run_factory("completed", accuracy=0.5)
     pred = predictions(run)
