@@ -80,14 +80,23 @@ class RandomShift(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape: tuple) -> None:
+        # XLA can compile the gather, not TensorFlow's ImageProjectiveTransform. Keras turns
+        # jit_compile off for a whole model when one layer says no (RandomTranslation always
+        # does, on every backend), so a whole-pixel shift keeps XLA (and JAX's jit) on.
+        self.supports_jit = None not in self._pixels(input_shape)
+
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         if not training:
             return inputs
-        height, width = inputs.shape[1], inputs.shape[2]
-        pixels = (_whole_pixels(self.factor, height), _whole_pixels(self.factor, width))
+        pixels = self._pixels(inputs.shape)
         if None in pixels:
             return self._translate(self._mirror(inputs))
         return self._crop(inputs, *pixels)
+
+    def _pixels(self, shape: tuple) -> tuple[int | None, int | None]:
+        """The (vertical, horizontal) shift in whole pixels, None where it is fractional."""
+        return _whole_pixels(self.factor, shape[1]), _whole_pixels(self.factor, shape[2])
 
     def _crop(self, images: Any, pad_h: int, pad_w: int) -> Any:
         """Crop of the padded batch at per-image offsets, mirrored where drawn, as one gather."""

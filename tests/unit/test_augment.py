@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import keras
@@ -233,3 +234,17 @@ def test_preview_shows_the_fused_flip_and_shift(images: np.ndarray) -> None:
     for variant in range(3):
         _moves(out[:, variant].astype("float32"), images, pixels=2)
     assert not np.array_equal(out[:, 0], out[:, 1])
+
+
+@pytest.mark.parametrize(("factor", "jit"), [(TWO_PIXELS, True), (0.1, False)])
+def test_whole_pixel_shift_keeps_xla_on(images: np.ndarray, factor: float, jit: bool) -> None:
+    """Keras drops jit_compile for the whole model when a layer cannot be XLA-compiled."""
+    inputs = keras.Input((16, 16, 3))
+    x = augmentation_layers(AugmentConfig(horizontal_flip=True, shift=factor))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Model doesn't support jit_compile=True"
+        model.compile("sgd", "mse", jit_compile=True)
+    assert model.jit_compile is jit
+    loss = model.train_on_batch(images.astype("float32"), np.zeros((6, 2), "float32"))
+    assert np.isfinite(loss)
