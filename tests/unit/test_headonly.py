@@ -263,3 +263,23 @@ def test_other_random_augmentation_trains_the_ordinary_way_with_a_note() -> None
     status = rundir.read_status(run_dir)
     assert status["feature_cache"].startswith("not cached: random zoom")
     assert "features_total" not in status and status["epochs_run"] == 1
+
+
+def test_a_resumed_run_continues_from_last_keras_with_its_optimizer_state() -> None:
+    config = toy_config()
+    data = toy_data(config)
+    model = compiled(config, data)
+    run_dir = runs.create(config)
+    progress = training.ProgressWriter(run_dir, data.steps_per_epoch)
+    headonly.fit_head(model, config, data, [training.ResumeCheckpoint(run_dir, progress),
+                                            progress], epochs=1, initial_epoch=0, verbose=0)
+    resumed = keras.saving.load_model(run_dir / rundir.LAST_MODEL, safe_mode=True)
+    assert int(resumed.optimizer.iterations) == data.steps_per_epoch
+    backbone = weights_bytes(resumed.get_layer("backbone"))
+    progress = training.ProgressWriter(run_dir, data.steps_per_epoch)
+    headonly.fit_head(resumed, config, data, [training.ResumeCheckpoint(run_dir, progress),
+                                              progress], epochs=2, initial_epoch=1, verbose=0)
+    assert int(resumed.optimizer.iterations) == 2 * data.steps_per_epoch
+    assert weights_bytes(resumed.get_layer("backbone")) == backbone
+    assert [row["epoch"] for row in rundir.epoch_rows(run_dir)] == [1, 2]
+    assert rundir.read_status(run_dir)["checkpoint_epoch"] == 2
