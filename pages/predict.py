@@ -28,6 +28,7 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 TOP_K = 5
 SHOWN_SIZE = 180  # pixels for the picture beside its bars
 TEST_SAMPLE_MAX = 12
+MIRROR_NOTE = "Averaged with its mirror image (the run's flip test-time augmentation)."
 
 
 @dataclass
@@ -118,16 +119,31 @@ def sample_test_pictures(run: runs.Run) -> list[Picture]:
 
 
 def classify(chosen: list[runs.Run], pictures: list[Picture]) -> np.ndarray | None:
-    """Class probabilities (N, C) from the chosen model(s); None after showing an error."""
+    """Class probabilities (N, C) from the chosen model(s), each with its run's Inference (flip
+    TTA, temperature) as its test predictions were made; None after showing an error."""
     size = max(run.config.data.image_size for run in chosen)
     batch = np.stack([predict.to_input(picture.image, size) for picture in pictures])
     try:
         models = [load_model(run) for run in chosen]
         with st.spinner("Thinking…"):
-            return predict.predict_probs(models, batch)
+            return predict.predict_probs(models, batch, inference=inferences(chosen))
     except (predict.ModelFileError, ValueError) as error:
         st.error(f"The model could not make a prediction: {error}")
         return None
+
+
+def inferences(chosen: list[runs.Run]) -> list[predict.Inference]:
+    return [predict.run_inference(run.path) for run in chosen]
+
+
+def mirror_note(chosen: list[runs.Run]) -> str | None:
+    """What to say under a result when flip TTA shaped it (all members, or some of them)."""
+    flips = [each.flip_tta for each in inferences(chosen)]
+    if all(flips):
+        return MIRROR_NOTE
+    if any(flips):
+        return f"{sum(flips)} of the {len(flips)} models average each picture with its mirror."
+    return None
 
 
 def gradcam_settings(chosen: list[runs.Run]) -> CamSettings | None:
@@ -157,7 +173,9 @@ def gradcam_settings(chosen: list[runs.Run]) -> CamSettings | None:
                                  key=f"predict_cam_layer_{members[0].run_id}", help=LAYER_HELP)
         found = [(layers, layer)]
     st.caption("Red: what spoke for the class; blue: what did not count. The second heatmap "
-               "explains any class you pick, e.g. the right answer when the model was wrong.")
+               "explains any class you pick, e.g. the right answer when the model was wrong."
+               + (" Heatmaps explain the picture as shown, not its mirror image."
+                  if mirror_note(members) else ""))
     return CamSettings([(run, layer) for run, (_, layer) in zip(members, found, strict=True)])
 
 
@@ -196,7 +214,7 @@ def show_gradcam(picture: Picture, top: list[tuple[str, float]], class_names: li
 
 
 def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str,
-         cam: CamSettings | None = None) -> None:
+         cam: CamSettings | None = None, note: str | None = None) -> None:
     top = predict.top_k(probs, class_names, TOP_K)
     best, confidence = top[0]
     widths = [1, 2] if cam is None else [1, 1, 1, 2]
@@ -220,6 +238,8 @@ def show(picture: Picture, probs: np.ndarray, class_names: list[str], key: str,
                        f"**{display_name(picture.true_label)}**]")
         st.markdown(f"**{display_name(best)}** ({confidence:.0%}){verdict}")
         st.plotly_chart(charts.topk_bars(top, picture.true_label), key=key)
+        if note:
+            st.caption(note)
 
 
 st.title("Predict")
@@ -251,6 +271,7 @@ if probabilities.shape[1] != len(classes):
 if len(selected) > 1:
     st.caption(f"Ensemble of {len(selected)} models: their probabilities are averaged.")
 cam_settings = gradcam_settings(selected)
+mirrored = mirror_note(selected)
 for number, (picture, row) in enumerate(zip(pictures, probabilities, strict=True)):
     st.divider()
-    show(picture, row, classes, key=f"predict_bars_{number}", cam=cam_settings)
+    show(picture, row, classes, key=f"predict_bars_{number}", cam=cam_settings, note=mirrored)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cifarkit import gradcam, predict, rundir, runs
+from cifarkit import calibration, gradcam, predict, rundir, runs
 from cifarkit.advice import outside_classes_note
+from cifarkit.config import AugmentConfig
 from cifarkit.labels import display_name
 from tests.app.conftest import (
     assert_clean,
@@ -34,12 +36,19 @@ def png_bytes(seed: int = 0, size: tuple[int, int] = (48, 64), mode: str = "RGB"
 
 
 def expected_top(run_list: list[runs.Run], data: bytes) -> list[tuple[str, float]]:
-    """What the page should show, computed straight from the models (no page code involved)."""
-    image = predict.to_input(predict.read_image(data), 32)[None]
-    models = [predict.load_model(run.path / rundir.BEST_MODEL) for run in run_list]
-    probs = predict.predict_probs(models, image)[0]
+    """What the page should show, computed straight from the models (no page code involved):
+    each run's config asks for flip TTA, and a temperature in its status sharpens or softens."""
+    image = predict.to_input(predict.read_image(data), 32)[None].astype(np.float32)
+    members = []
+    for run in run_list:
+        model = predict.load_model(run.path / rundir.BEST_MODEL)
+        probs = model.predict(image, verbose=0)
+        if run.config.augment.flip_tta:
+            probs = (probs + model.predict(image[:, :, ::-1], verbose=0)) / 2
+        temperature = rundir.read_status(run.path).get("temperature", 1.0)
+        members.append(calibration.apply_temperature(probs, temperature))
     names = [str(name) for name in np.load(run_list[0].path / rundir.PREDICTIONS)["class_names"]]
-    return predict.top_k(probs, names, 5)
+    return predict.top_k(np.mean(members, axis=0)[0], names, 5)
 
 
 def bars(at: AppTest, index: int) -> list[tuple[str, float]]:
@@ -85,6 +94,40 @@ def test_uploaded_png_gets_top5_bars(run_factory) -> None:
     assert [prob for _, prob in shown] == pytest.approx([prob for _, prob in expected], abs=1e-5)
     assert at.image[0].captions == ["street.png"]
     assert at.markdown[0].value.startswith(f"**{display_name(expected[0][0])}**")
+
+
+def upload(at: AppTest, data: bytes) -> AppTest:
+    at.file_uploader(key="predict_upload").upload("street.png", data, "image/png").run()
+    assert_clean(at)
+    return at
+
+
+def test_predictions_use_the_runs_mirror_averaging_and_temperature(run_factory) -> None:
+    run = run_factory("completed", conv=True)
+    rundir.update_status(run.path, temperature=0.5)
+    data = png_bytes(seed=3)
+    at = upload(open_page(PAGE), data)
+    expected = expected_top([run], data)
+    assert bars(at, 0) == pytest.approx(expected, abs=1e-4)
+    image = predict.to_input(predict.read_image(data), 32)[None].astype(np.float32)
+    plain = predict.load_model(run.path / rundir.BEST_MODEL).predict(image, verbose=0)[0]
+    assert max(plain) != pytest.approx(expected[0][1], abs=1e-3)  # TTA and T changed the answer
+    notes = [caption.value for caption in at.caption]
+    assert any("Averaged with its mirror image" in note for note in notes)
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert_clean(at)
+    assert any("not its mirror image" in caption.value for caption in at.caption)
+
+
+def test_a_run_without_flip_tta_predicts_the_plain_image(run_factory) -> None:
+    run = run_factory("completed", conv=True)
+    replace(run.config, augment=AugmentConfig(flip_tta=False)).save(run.path / rundir.CONFIG)
+    data = png_bytes(seed=4)
+    at = upload(open_page(PAGE), data)
+    plain = runs.load(run.path)
+    assert not plain.config.augment.flip_tta
+    assert bars(at, 0) == pytest.approx(expected_top([plain], data), abs=1e-4)
+    assert not any("mirror" in caption.value for caption in at.caption)
 
 
 def test_broken_file_is_named_and_the_others_still_classified(run_factory) -> None:
