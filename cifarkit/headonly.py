@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cifarkit.training import PreparedData, ProgressWriter
 
 FEATURE_CACHE_MAX_BYTES = 2**30  # bytes (1 GiB): all cached views, train + validation, float32;
-#   below the 2 GB a TensorFlow graph constant may hold, and a small part of a laptop's RAM
+#   below the 2 GB a TensorFlow graph constant may hold; the input pipeline holds a second copy
 PROGRESS_SECONDS = 0.5  # extraction progress goes to status.json at most this often
 RANDOM_LAYERS = ("rotation", "zoom", "shift", "contrast", "brightness")  # AugmentConfig fields
 #   whose random layer draws a new image every epoch (a flip only ever picks one of two views)
@@ -306,7 +306,7 @@ def _describe(cache: FeatureCache) -> str:
     shape = "x".join(map(str, cache.train.shape[2:]))
     val = 0 if cache.val is None else len(cache.val)
     size = (cache.train.nbytes + (0 if cache.val is None else cache.val.nbytes)) / 2**20
-    seen = "the image and its mirror" if views == 2 else "the image"
+    seen = "the image and its flip" if views == 2 else "the image"
     return (f"cached: {seen} of {count:,} training images and {val:,} validation images, "
             f"{shape} features each ({size:,.1f} MB), extracted in {cache.seconds:.1f} s")
 

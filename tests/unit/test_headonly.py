@@ -170,7 +170,7 @@ def test_fit_head_trains_only_the_head_and_the_saved_model_is_the_full_model() -
     assert len(recorder.logs) == 2 and {"loss", "accuracy", "val_accuracy"} <= set(
         recorder.logs[-1])
     status = rundir.read_status(run_dir)
-    assert status["feature_cache"].startswith("cached: the image and its mirror of 48 training")
+    assert status["feature_cache"].startswith("cached: the image and its flip of 48 training")
     assert status["features_done"] == status["features_total"] == 2 * 48 + 24
     assert status["checkpoint_epoch"] == 2 and status["epochs_run"] == 2
     assert len(rundir.epoch_rows(run_dir)) == 2
