@@ -21,7 +21,7 @@ from cifarkit.sources import source_title
 # Columns of runs_table, in display order; the page labels and formats them.
 TABLE_COLUMNS = (
     "name", "model", "data", "classes", "status", "accuracy", "top5_accuracy", "macro_f1",
-    "trainable_params", "non_trainable_params", "params", "weights_mb", "model_file_mb",
+    "ece", "trainable_params", "non_trainable_params", "params", "weights_mb", "model_file_mb",
     "train_seconds", "epochs", "max_epochs", "created", "run_id", "error",
 )
 CURVE_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -80,8 +80,8 @@ def runs_table(run_list: Sequence[Run]) -> pd.DataFrame:
     for column in ("classes", "trainable_params", "non_trainable_params", "epochs", "max_epochs"):
         table[column] = table[column].astype("Int64")
     table["params"] = table["trainable_params"] + table["non_trainable_params"]
-    for column in ("accuracy", "top5_accuracy", "macro_f1", "weights_mb", "model_file_mb",
-                   "train_seconds"):
+    for column in ("accuracy", "top5_accuracy", "macro_f1", "ece", "weights_mb",
+                   "model_file_mb", "train_seconds"):
         table[column] = table[column].astype("float64")
     table["created"] = pd.to_datetime(table["created"])
     return table
@@ -95,6 +95,7 @@ def _table_row(run: Run) -> dict[str, object]:
         "classes": class_count(run), "status": run.status,
         "accuracy": metrics.get("accuracy"), "top5_accuracy": metrics.get("top5_accuracy"),
         "macro_f1": metrics.get("macro_f1"),
+        "ece": metrics.get("ece"),  # runs scored before calibration was measured: NaN
         "trainable_params": info.get("trainable_params"),
         "non_trainable_params": info.get("non_trainable_params"),
         "weights_mb": info.get("weights_mb"), "model_file_mb": info.get("model_file_mb"),

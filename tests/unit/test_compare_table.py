@@ -31,6 +31,20 @@ def test_runs_table_has_one_typed_row_per_run(run_factory) -> None:
     assert pd.isna(table.set_index("run_id").loc[queued.run_id, "epochs"])
 
 
+def test_runs_table_has_the_calibration_error_of_runs_that_measured_it(run_factory) -> None:
+    scored = run_factory("completed", name="new")
+    old = run_factory("completed", name="old")
+    info = {key: value for key, value in old.info.items() if key != "test_ece"}
+    rundir.write_json_atomic(old.path / rundir.STATUS, info)
+    metrics = rundir.read_json(old.path / rundir.EVAL)
+    del metrics["ece"]  # scored before ECE was measured
+    rundir.write_json_atomic(old.path / rundir.EVAL, metrics)
+    table = compare.runs_table(runs.list_runs()).set_index("run_id")
+    assert scored.info["test_ece"] > 0
+    assert table.loc[scored.run_id, "ece"] == pytest.approx(scored.info["test_ece"])
+    assert pd.isna(table.loc[old.run_id, "ece"]) and table["ece"].dtype == "float64"
+
+
 def test_scores_fall_back_to_eval_json(run_factory) -> None:
     run = run_factory("completed")
     info = {key: value for key, value in run.info.items() if not key.startswith("test_")}
