@@ -46,6 +46,14 @@ SIDE = 32  # synthetic images' side (pixels), as CIFAR's
 NUM_CLASSES = 10
 DATA_IMAGES = 1024  # synthetic images in memory, repeated
 
+
+def default_batch() -> int:
+    """RunConfig's batch size: what a run trains with."""
+    from cifarkit.config import RunConfig
+
+    return RunConfig().training.batch_size
+
+
 # Dense (no sparsity) peak TFLOP/s from the vendors' data sheets: (16-bit tensor, float32).
 # float32 is TF32 on the tensor cores where the GPU has them (TensorFlow's and JAX's default).
 # Checked in order: a more specific name comes before the name it contains.
@@ -158,15 +166,31 @@ class _Clock:
         return StopAfter()
 
 
+def steps_per_execution(wanted: int, base_images_per_second: float | None, batch: int,
+                        seconds: float) -> int:
+    """`wanted`, or fewer when that many of the model's steps would outlast the timed seconds.
+
+    Steps per execution save the per-step Python overhead, which only matters for short steps;
+    a 16-step execution of a slow model would take minutes and change nothing.
+    """
+    if not base_images_per_second:
+        return wanted
+    fitting = int(seconds * base_images_per_second / batch)
+    return max(1, min(wanted, fitting))
+
+
 def measure(architecture: str, variant: str, args: argparse.Namespace,
-            data: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
-    """Steady-state training images/s of one model and variant."""
+            data: tuple[np.ndarray, np.ndarray],
+            base_images_per_second: float | None = None) -> dict[str, Any]:
+    """Steady-state training images/s of one model and variant (base measured first, if any)."""
     import keras
 
     from cifarkit import pipeline, training
     from cifarkit.models.builder import build_model
 
-    config = variant_config(architecture, variant, args.spe, args.batch)
+    batch = args.batch or default_batch()
+    spe = steps_per_execution(args.spe, base_images_per_second, batch, args.seconds)
+    config = variant_config(architecture, variant, spe, args.batch)
     training.configure_keras(config)
     spe, batch = config.training.steps_per_execution, config.training.batch_size
     model = build_model(config, NUM_CLASSES, SIDE)
@@ -275,8 +299,10 @@ def main(argv: list[str] | None = None) -> None:
             rng.integers(0, NUM_CLASSES, DATA_IMAGES))
     rows = []
     for architecture in model_list(args):
-        for variant in variants:
-            row = measure(architecture, variant, args, data)
+        base = None
+        for variant in sorted(variants, key=lambda name: name != "base"):  # base first
+            row = measure(architecture, variant, args, data, base)
+            base = row["images_per_second"] if variant == "base" else base
             add_peak_share(row, gpus[0] if gpus else None, args.peak_tflops)
             print(f"{architecture:>16} {variant:>5}: {row['images_per_second']:,.0f} images/s",
                   file=sys.stderr, flush=True)
