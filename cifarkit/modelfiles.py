@@ -83,7 +83,9 @@ def import_model(data: bytes | str | Path, class_names: Sequence[str] | None, na
     chosen, comparison = choose_convention(model, dataset.x_test, _to_model(order)[dataset.y_test],
                                            convention)
     model = with_convention(model, chosen)
-    probs = predict.predict_probs([model], dataset.x_test, progress=progress)
+    # scored as it came (no flip TTA, T = 1): what predict.run_inference gives an imported run
+    probs = predict.predict_probs([model], dataset.x_test, progress=progress,
+                                  inference=[predict.Inference()])
     _check_probabilities(probs, label)
     predictions = _predictions(probs, names, order, dataset)
     config = _run_config(name or model.name, data_config, model)
