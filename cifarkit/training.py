@@ -22,6 +22,7 @@ from cifarkit import (
     classroom,
     datasets,
     failures,
+    headonly,
     jobs,
     pipeline,
     rundir,
@@ -95,9 +96,14 @@ def _train(run_dir: Path, resume: bool, verbose: int) -> dict[str, Any]:
     timer = TimeBudget.attach(config, run_dir, progress, model, data, done_epochs,
                               config.training.batch_size * decision.replicas, decision.notes)
     epochs = config.training.epochs if timer is None else timer.fit_epochs()
-    model.fit(data.train, validation_data=data.validation, epochs=epochs,
-              initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,
-              callbacks=([timer] if timer else []) + callbacks, verbose=verbose)
+    callbacks = ([timer] if timer else []) + callbacks
+    if headonly.applies(config):  # frozen backbone: the head trains on features computed once
+        headonly.fit_head(model, config, data, callbacks, epochs=epochs,
+                          initial_epoch=done_epochs, verbose=verbose)
+    else:
+        model.fit(data.train, validation_data=data.validation, epochs=epochs,
+                  initial_epoch=done_epochs, steps_per_epoch=data.steps_per_epoch,
+                  shuffle=False, callbacks=callbacks, verbose=verbose)
     return scoring.finish_run(run_dir, config, model, data, stopped=progress.stopped)
 
 

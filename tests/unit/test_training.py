@@ -395,3 +395,22 @@ def test_a_fresh_model_gets_its_whitening_layer_from_the_training_split() -> Non
     assert not layer.trainable
     assert np.allclose(layer.get_weights()[0], kernel) and np.allclose(layer.get_weights()[1], bias)
     assert np.abs(kernel).max() > 1.0  # whitened, not a random Glorot initialisation
+
+
+def test_a_head_only_transfer_run_trains_on_cached_features_within_its_budget() -> None:
+    """training.train hands a frozen backbone to headonly.fit_head with every callback, the
+    time budget's included: the cached head ends on its plan with the schedule completed."""
+    config = RunConfig(
+        data=DataConfig(source="digits", max_train_images=120, max_test_images=20),
+        model=ModelConfig(architecture="MobileNetV2", weights="none", input_size=32,
+                          trainable_fraction=0.0),
+        optimizer=OptimizerConfig(schedule="linear"),
+        training=TrainingConfig(batch_size=32, time_budget_s=10),
+        callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
+    run_dir = runs.create(config)
+    status = training.train(run_dir, verbose=0)
+    assert status["status"] == "completed", status.get("error")
+    assert status["feature_cache"].startswith("cached"), status["feature_cache"]
+    assert status["budget_epochs"] == status["epochs_run"] == len(rundir.epoch_rows(run_dir))
+    assert status["train_seconds"] <= 10 + 2.0
+    assert rundir.epoch_rows(run_dir)[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
