@@ -13,9 +13,10 @@ AUGMENT_SLIDERS = (
      "(0.05 ≈ ±18°). Teaches the network that a tilted object is the same object."),
     ("zoom", "Zoom", 0.5, 0.05,
      "Zooms in or out at random by up to this fraction of the image side (0.1 = ±10 %)."),
-    ("shift", "Shift", 0.3, 0.02,
+    ("shift", "Shift", 10 / 32, 1 / 32,  # steps of one pixel of a 32-px image
      "Moves the picture up/down/left/right at random by up to this fraction of its side; the "
-     "gap is filled by mirroring the edge. Objects are not always centred."),
+     "gap is filled by mirroring the edge. Objects are not always centred. 0.0625 = 2 pixels "
+     "of a 32-px image (whole pixels take the fast path)."),
     ("contrast", "Contrast", 0.8, 0.05,
      "Changes the contrast at random by up to ± this fraction: dull or punchy photos."),
     ("brightness", "Brightness", 0.5, 0.05,

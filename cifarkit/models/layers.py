@@ -10,6 +10,8 @@ from typing import Any
 import keras
 from keras.applications import imagenet_utils
 
+from cifarkit import augment  # noqa: F401 - registers cifarkit>RandomShift for loading
+
 PREPROCESS_MODES = ("scale", "caffe", "tf", "torch", "none")
 
 
