@@ -31,6 +31,12 @@ def settle(page) -> None:
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=120_000)
 
 
+def train_by_epochs(page) -> None:
+    """The Train page trains for 2 minutes by default; these tests count epochs instead."""
+    page.get_by_text("A number of epochs", exact=True).click()
+    settle(page)
+
+
 def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -60,6 +66,7 @@ def test_data_train_errors_predict_in_a_real_browser(page, app_url: str,
     shoot(page, "2-data")
 
     go_to(page, "Train")
+    train_by_epochs(page)
     epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
     epochs.fill("2")
     epochs.press("Tab")

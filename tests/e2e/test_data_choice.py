@@ -10,7 +10,7 @@ import pytest
 
 from cifarkit import rundir
 from tests.e2e.conftest import AppServer
-from tests.e2e.test_browser import settle, shoot
+from tests.e2e.test_browser import settle, shoot, train_by_epochs
 from tests.e2e.test_server_restart import (
     eventually,
     fill_number,
@@ -82,6 +82,7 @@ def test_elapsed_runs_through_epoch_1_and_survives_a_reload(
     tab, root = browser_tab, tmp_path / "runs"
     try:
         open_page(tab, app_server.url, "/train", "Train")
+        train_by_epochs(tab)
         fill_number(tab, "Epochs", 50)
         tab.get_by_role("textbox", name="Run name").fill(NAME)
         fill_number(tab, "Steps per epoch (0 = one full pass)", STEPS)

@@ -18,7 +18,7 @@ import pytest
 
 from cifarkit import rundir, runs
 from tests.e2e.conftest import AppServer
-from tests.e2e.test_browser import PLOT, settle, shoot
+from tests.e2e.test_browser import PLOT, settle, shoot, train_by_epochs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -48,10 +48,12 @@ def start_long_run(page, url: str) -> None:
     page.goto(f"{url}/train")
     page.get_by_role("heading", name="Train", exact=True).first.wait_for()
     settle(page)
+    train_by_epochs(page)
     fill_number(page, "Epochs", EPOCHS)
     fill_number(page, "Steps per epoch (0 = one full pass)", STEPS)
     early = page.get_by_role("switch", name="Early stopping", exact=True)
-    early.locator("xpath=ancestor::label").click()  # the input itself is a 1 px hidden box
+    if early.is_checked():  # off in the default recipe; a config may have it on
+        early.locator("xpath=ancestor::label").click()  # the input itself is a 1 px hidden box
     assert not early.is_checked()
     page.get_by_role("textbox", name="Run name").fill(NAME)
     page.get_by_role("button", name="Start training").click()
