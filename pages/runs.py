@@ -49,6 +49,9 @@ COLUMNS = {
     "macro_f1": st.column_config.NumberColumn(
         "Macro F1", format="%.3f", help="F1 score (balance of precision and recall) averaged "
         "over classes, so a rare class counts as much as a common one."),
+    "ece": st.column_config.NumberColumn(
+        "Calibration error", format="percent", help="Expected calibration error on the test "
+        "set: how far the stated confidence is from the accuracy (0 % is perfect)."),
     "trainable_params": st.column_config.NumberColumn(
         "Trainable params", format="compact", help="Weights the optimizer changes."),
     "non_trainable_params": st.column_config.NumberColumn(
@@ -333,6 +336,7 @@ def ensemble(all_runs: list[runs.Run]) -> None:
         "macro_precision": st.column_config.NumberColumn("Precision", format="%.3f"),
         "macro_recall": st.column_config.NumberColumn("Recall", format="%.3f"),
         "macro_f1": st.column_config.NumberColumn("Macro F1", format="%.3f"),
+        "ece": st.column_config.NumberColumn("Calibration error", format="percent"),
     })
 
 

@@ -87,6 +87,7 @@ def test_table_fits_the_page_with_a_column_picker(run_factory) -> None:
     assert {option["value"]: option["color"] for option in status["options"]}["failed"] == "red"
     picker = at.multiselect(key="runs_columns")
     assert "Weights MB" in picker.options and "Run" not in picker.options  # the name stays
+    assert "Calibration error" in picker.options
     picker.set_value([*picker.value, "weights_mb"]).run()
     assert_clean(at)
     assert list(at.dataframe[0].proto.column_order) == [*shown, "weights_mb"]
