@@ -414,3 +414,28 @@ def test_a_head_only_transfer_run_trains_on_cached_features_within_its_budget() 
     assert status["budget_epochs"] == status["epochs_run"] == len(rundir.epoch_rows(run_dir))
     assert status["train_seconds"] <= 10 + 2.0
     assert rundir.epoch_rows(run_dir)[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_fresh_process_loads_a_scheduled_model_compiled_with_cifarkit_schedules(
+        tmp_path: Path) -> None:
+    """Loading with compile=True needs the schedule registered: cifarkit.schedules alone does
+    it (no cifarkit.training import, which a page or a user's script would not have)."""
+    import subprocess
+    import sys
+
+    import keras
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(training.WarmupDecay(0.1, 50, 5, start=0.004)),
+                  loss="categorical_crossentropy")
+    model.fit(np.ones((4, 2)), np.eye(2)[[0, 1, 0, 1]], epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    script = ("import sys, keras, cifarkit.schedules; "
+              "m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
+              "print(float(m.optimizer._learning_rate.total_steps), int(m.optimizer.iterations))")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.keras")],
+                            capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["50.0", "1"]
