@@ -291,6 +291,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if any(n != names[0] for n in names):
         raise runs.RunError("the runs of an ensemble must share the same classes")
     models = [predict.load_model(run.path / "model.keras") for run in loaded]
+    inference = [predict.run_inference(run.path) for run in loaded]  # flip TTA, temperature
     size = models[0].input_shape[1]
     readable: list[tuple[Path, np.ndarray]] = []
     for path in args.images:
@@ -299,7 +300,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except images.ImageError as error:
             print(f"skipped: {error}", file=sys.stderr)
     if readable:
-        probs = predict.predict_probs(models, np.stack([image for _, image in readable]))
+        probs = predict.predict_probs(models, np.stack([image for _, image in readable]),
+                                      inference=inference)
         for (path, _), row in zip(readable, probs, strict=True):
             ranked = ", ".join(f"{name} {p:.1%}" for name, p in predict.top_k(row, names[0],
                                                                                  args.top))

@@ -59,7 +59,8 @@ def describe_data(spec: DataConfig) -> str:
 
 
 def recommended_augment(source: str) -> AugmentConfig:
-    """Augmentation that helps each dataset; no flips for digits (a mirrored 2 is no 2)."""
+    """Augmentation that helps each dataset: the default recipe's for photos; no flips for
+    digits, in training or at test time (a mirrored 2 is no 2)."""
     if source == "digits":
-        return AugmentConfig(horizontal_flip=False, rotation=0.03, shift=0.1)
-    return AugmentConfig(horizontal_flip=True, shift=0.1)
+        return AugmentConfig(horizontal_flip=False, rotation=0.03, shift=0.1, flip_tta=False)
+    return AugmentConfig()

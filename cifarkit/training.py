@@ -203,7 +203,7 @@ def make_optimizer(config: RunConfig, steps_per_epoch: int) -> keras.optimizers.
         "nadam": lambda: keras.optimizers.Nadam(rate, **ema),
         "rmsprop": lambda: keras.optimizers.RMSprop(rate, momentum=opt.momentum, **ema),
         "sgd": lambda: keras.optimizers.SGD(rate, momentum=opt.momentum, nesterov=opt.nesterov,
-                                            **ema),
+                                            weight_decay=opt.weight_decay, **ema),
         "adagrad": lambda: keras.optimizers.Adagrad(rate, **ema),
     }
     return builders[opt.name]()

@@ -1,4 +1,4 @@
-"""Patch whitening: a frozen first conv whose filters decorrelate the training images' pixel patches.
+"""Patch whitening: a frozen first conv that decorrelates the training images' pixel patches.
 
 From airbench (Keller Jordan) and "How to train your ResNet" (David Page): with the first layer's
 filters set to the eigenvectors of the 2x2-patch covariance, scaled to unit variance, the net

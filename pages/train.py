@@ -29,6 +29,7 @@ from cifarkit.config import (
     OptimizerConfig,
     RunConfig,
     TrainingConfig,
+    recommended_optimizer,
 )
 from cifarkit.dataready import data_shape
 from cifarkit.models import catalog
@@ -73,7 +74,6 @@ TRAINABLE = {"all": "All layers", "top": "Top part of the network", "head": "Hea
 # when it changes. The two below are choices for pretrained networks, which have no defaults of
 # their own in RunConfig.
 DEFAULTS = RunConfig()
-TRANSFER_LEARNING_RATE = 1e-4  # pretrained networks keep what they know only with small steps
 TOP_SHARE_PERCENT = 20  # "Top part of the network": share that learns, when the default is not
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
 DENSE_UNITS = (0, 64, 128, 256, 512, 1024)
@@ -267,14 +267,14 @@ def choose_length() -> float | None:
 
 
 def optimizer_fields(kind: str) -> OptimizerConfig:
-    defaults = DEFAULTS.optimizer
+    defaults = recommended_optimizer(kind)  # small Adam steps for a pretrained backbone
     st.markdown("**Optimisation**")
-    name = st.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer",
+    name = st.selectbox("Optimizer", OPTIMIZERS, key=f"train_optimizer_{kind}",
                         index=index_of(list(OPTIMIZERS), defaults.name),
                         help="The rule that turns each batch's gradients into weight updates. "
                         "Adam is a safe default; SGD with momentum is classic and can generalise "
                         "better with a good schedule.")
-    start = defaults.learning_rate if kind == "scratch" else TRANSFER_LEARNING_RATE
+    start = defaults.learning_rate
     rate = st.select_slider(
         "Learning rate", with_default(LEARNING_RATES, start), value=start,
         key=f"train_lr_{kind}", format_func=rate_text,
@@ -293,7 +293,7 @@ def optimizer_fields(kind: str) -> OptimizerConfig:
                              help="Keeps part of the previous update, smoothing the path.")
         nesterov = st.toggle("Nesterov momentum (SGD)", defaults.nesterov, key="train_nesterov",
                              help="Looks ahead before stepping; often a little better.")
-        decay = st.number_input("Weight decay (AdamW)", 0.0, 0.1, defaults.weight_decay,
+        decay = st.number_input("Weight decay (SGD, AdamW)", 0.0, 0.1, defaults.weight_decay,
                                 step=1e-4, format="%g", key="train_weight_decay",
                                 help="Pulls weights towards 0 each step: a simple brake on "
                                 "overfitting.")

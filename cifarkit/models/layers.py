@@ -10,7 +10,10 @@ from typing import Any
 import keras
 from keras.applications import imagenet_utils
 
-from cifarkit import augment  # noqa: F401 - registers cifarkit>RandomShift for loading
+from cifarkit import (
+    augment,  # noqa: F401 - registers cifarkit>RandomShift for loading
+    schedules,  # noqa: F401 - registers cifarkit>WarmupDecay for loading
+)
 
 PREPROCESS_MODES = ("scale", "caffe", "tf", "torch", "none")
 
