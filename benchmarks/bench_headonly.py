@@ -20,15 +20,13 @@ Run on demand, on a quiet machine (the default takes a few minutes on 2 cores):
     CIFARKIT_DATA_DIR=../shared/data python benchmarks/bench_headonly.py
 A quick smoke run:
     CIFARKIT_DATA_DIR=../shared/data python benchmarks/bench_headonly.py --images 200 --epochs 2
-Prints one Markdown table and writes benchmarks/results-headonly-<host>.json.
+Prints one Markdown table and writes benchmarks/results/headonly-<host>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import benchlib
 from cifarkit import settings
 from cifarkit.config import (
     AugmentConfig,
@@ -254,9 +253,7 @@ def main() -> None:
         "speed_target": SPEED_TARGET, "accuracy_tolerance": ACCURACY_TOLERANCE,
     }
     print(markdown(rows, summary))
-    out = Path(__file__).with_name(f"results-headonly-{platform.node() or 'host'}.json")
-    out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
-    print(f"\nwritten: {out}")
+    benchlib.write_result("headonly", {"summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

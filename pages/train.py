@@ -266,10 +266,10 @@ def choose_length() -> float | None:
 # --- the training form
 
 
-def optimizer_fields(kind: str) -> OptimizerConfig:
-    defaults = recommended_optimizer(kind)  # small Adam steps for a pretrained backbone
+def optimizer_fields(architecture: str) -> OptimizerConfig:
+    defaults = recommended_optimizer(architecture)  # e.g. small Adam steps for a pretrained net
     st.markdown("**Optimisation**")
-    name = st.selectbox("Optimizer", OPTIMIZERS, key=f"train_optimizer_{kind}",
+    name = st.selectbox("Optimizer", OPTIMIZERS, key=f"train_optimizer_{architecture}",
                         index=index_of(list(OPTIMIZERS), defaults.name),
                         help="The rule that turns each batch's gradients into weight updates. "
                         "Adam is a safe default; SGD with momentum is classic and can generalise "
@@ -277,7 +277,7 @@ def optimizer_fields(kind: str) -> OptimizerConfig:
     start = defaults.learning_rate
     rate = st.select_slider(
         "Learning rate", with_default(LEARNING_RATES, start), value=start,
-        key=f"train_lr_{kind}", format_func=rate_text,
+        key=f"train_lr_{architecture}", format_func=rate_text,
         help="Step size of each update. Too high: the loss jumps around or explodes. Too low: "
         "learning crawls. Pretrained networks need small rates (1e-4) to keep what they know.")
     schedule = st.selectbox("Learning-rate schedule", list(SCHEDULE_NAMES),
@@ -452,7 +452,7 @@ def training_form(spec: DataConfig, kind: str, model: ModelConfig,
     with st.form("train_form", enter_to_submit=False):
         first, second, third = st.columns(3, gap="large")
         with first:
-            optimizer = optimizer_fields(kind)
+            optimizer = optimizer_fields(model.architecture)
             training = training_fields(budget_s is not None)
         with second:
             callbacks = callback_fields(budget_s is not None)

@@ -146,8 +146,14 @@ def test_a_shared_search_is_read_only(search_factory) -> None:
 
 def test_a_launch_over_the_class_limit_is_refused_with_the_limit_and_nothing_starts(
         fake_worker) -> None:
-    classroom.set_class_rules(TEACHER, max_epochs=5)
+    classroom.set_class_rules(TEACHER, max_epochs=5, max_minutes=1)
     at = open_page(TRAIN, 120, person=ALICE)
+    at.button(key="train_start").click()  # the form's default: a 2-minute budget
+    rerun(at)
+    assert at.error[0].value == ("Could not start the run: the class allows at most 1 min of "
+                                 "training per run (you asked for a budget of 2 min)")
+    at.radio(key="train_length").set_value("epochs")
+    rerun(at)
     at.button(key="train_start").click()  # the form's default: 10 epochs
     rerun(at)
     assert at.error[0].value == ("Could not start the run: the class allows at most 5 epochs "

@@ -83,7 +83,8 @@ def test_invalid_settings_are_refused_with_the_field_and_nothing_starts(fake_wor
     at = open_train()
     at.radio(key="train_length").set_value("epochs")  # reduce-on-plateau is for epochs only
     rerun(at)
-    at.selectbox(key="train_schedule").select("cosine")  # reduce-on-plateau is on by default
+    at.selectbox(key="train_schedule").select("cosine")
+    at.toggle(key="train_reduce").set_value(True)  # cannot be combined with a schedule
     at.button(key="train_start").click()
     rerun(at)
     assert "callbacks.reduce_lr" in at.error[0].value

@@ -39,7 +39,7 @@ CASES = [
     ("train --max-train 100000000",
      "data.max_train_images: must be at most 10,000,000, got 100,000,000"),
     ("train --input-size 5000",
-     "model.input_size: resnet_fast needs an input size from 32 to 224, got 5000"),
+     "model.input_size: airbench_cpu needs an input size from 32 to 224, got 5000"),
     ("train --config {dir}/object-name.json", "name: must be text, got {'a': 1}"),
     (f"train --name {LONG_NAME}", "name: must be at most 100 characters, got 101"),
     ("train --config {dir}/yes-flip.json",

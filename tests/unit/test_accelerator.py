@@ -43,7 +43,7 @@ def test_two_gpus_mirror_and_double_the_replicas() -> None:
     decision = accelerator.decide(ALL_ON, TWO_GPUS)
     assert (decision.policy, decision.mirrored, decision.replicas) == ("mixed_float16", True, 2)
     assert decision.notes == ()
-    alone = accelerator.decide(TrainingConfig(), TWO_GPUS)  # distribute off: one device
+    alone = accelerator.decide(TrainingConfig(mixed_precision=False), TWO_GPUS)  # one device
     assert (alone.policy, alone.mirrored, alone.replicas) == ("float32", False, 1)
 
 

@@ -12,7 +12,12 @@ import pytest
 from cifarkit.augment import RandomShift, augmentation_layers, preview
 from cifarkit.config import AugmentConfig
 
-ALL_OFF = AugmentConfig(horizontal_flip=False, vertical_flip=False)
+
+def augment_config(**fields: object) -> AugmentConfig:
+    """Augmentation with the default recipe's shift off: each test names what it turns on."""
+    return AugmentConfig(**{"shift": 0.0, **fields})  # type: ignore[arg-type]
+
+ALL_OFF = augment_config(horizontal_flip=False, vertical_flip=False)
 
 
 @pytest.fixture
@@ -38,13 +43,13 @@ def test_all_off_is_identity(images: np.ndarray) -> None:
     (True, False, "horizontal"), (False, True, "vertical"), (True, True, "horizontal_and_vertical"),
 ])
 def test_flip_modes(horizontal: bool, vertical: bool, mode: str) -> None:
-    layers = augmentation_layers(AugmentConfig(horizontal_flip=horizontal, vertical_flip=vertical))
+    layers = augmentation_layers(augment_config(horizontal_flip=horizontal, vertical_flip=vertical))
     assert [layer.name for layer in layers.layers] == ["flip"]
     assert layers.layers[0].mode == mode
 
 
 def test_horizontal_flip_mirrors_or_keeps_each_image(images: np.ndarray) -> None:
-    out = preview(images, AugmentConfig(horizontal_flip=True), variants=4, seed=3)
+    out = preview(images, augment_config(horizontal_flip=True), variants=4, seed=3)
     mirrored = images[:, :, ::-1]
     kinds = set()
     for i in range(len(images)):
@@ -57,7 +62,7 @@ def test_horizontal_flip_mirrors_or_keeps_each_image(images: np.ndarray) -> None
 
 
 def test_preview_shape_dtype_and_range(images: np.ndarray) -> None:
-    aug = AugmentConfig(rotation=0.1, zoom=0.2, shift=0.1, contrast=0.5, brightness=0.5)
+    aug = augment_config(rotation=0.1, zoom=0.2, shift=0.1, contrast=0.5, brightness=0.5)
     out = preview(images, aug, variants=5)
     assert out.shape == (6, 5, 16, 16, 3)
     assert out.dtype == np.uint8
@@ -65,14 +70,14 @@ def test_preview_shape_dtype_and_range(images: np.ndarray) -> None:
 
 
 def test_preview_is_repeatable_per_seed(images: np.ndarray) -> None:
-    aug = AugmentConfig(rotation=0.2, shift=0.2)
+    aug = augment_config(rotation=0.2, shift=0.2)
     np.testing.assert_array_equal(preview(images, aug, seed=1), preview(images, aug, seed=1))
     assert not np.array_equal(preview(images, aug, seed=1), preview(images, aug, seed=2))
 
 
 @pytest.mark.parametrize("toggle", ["rotation", "zoom", "shift", "contrast", "brightness"])
 def test_each_toggle_adds_a_layer_that_changes_images(images: np.ndarray, toggle: str) -> None:
-    aug = AugmentConfig(horizontal_flip=False, **{toggle: 0.3})
+    aug = augment_config(horizontal_flip=False, **{toggle: 0.3})
     layers = augmentation_layers(aug, seed=0)
     assert [layer.name for layer in layers.layers] == [toggle]
     out = preview(images, aug, variants=2)
@@ -82,12 +87,12 @@ def test_each_toggle_adds_a_layer_that_changes_images(images: np.ndarray, toggle
 
 @pytest.mark.parametrize("toggle", ["rotation", "zoom", "shift", "contrast", "brightness"])
 def test_inference_leaves_images_unchanged(images: np.ndarray, toggle: str) -> None:
-    layers = augmentation_layers(AugmentConfig(vertical_flip=True, **{toggle: 0.3}))
+    layers = augmentation_layers(augment_config(vertical_flip=True, **{toggle: 0.3}))
     np.testing.assert_allclose(_run(layers, images, training=False), images, atol=1e-4)
 
 
 def test_strengths_come_from_the_config() -> None:
-    aug = AugmentConfig(horizontal_flip=False, rotation=0.1, zoom=0.2, shift=0.15, contrast=0.3,
+    aug = augment_config(horizontal_flip=False, rotation=0.1, zoom=0.2, shift=0.15, contrast=0.3,
                         brightness=0.25)
     layers = {layer.name: layer for layer in augmentation_layers(aug).layers}
     assert list(layers) == ["rotation", "zoom", "shift", "contrast", "brightness"]
@@ -102,14 +107,15 @@ def test_strengths_come_from_the_config() -> None:
 
 def test_contrast_both_lowers_and_raises(images: np.ndarray) -> None:
     """A bare float would only ever raise contrast in Keras 3.15; the config means ±."""
-    out = preview(images, AugmentConfig(horizontal_flip=False, contrast=0.5), variants=4)
+    out = preview(images, augment_config(horizontal_flip=False, contrast=0.5), variants=4)
     spread_in = images.reshape(6, 1, -1).std(axis=-1)
     spread_out = out.reshape(6, 4, -1).std(axis=-1)
     assert (spread_out < spread_in - 1).any() and (spread_out > spread_in + 1).any()
 
 
 def test_brightness_stays_in_pixel_range(images: np.ndarray) -> None:
-    layers = augmentation_layers(AugmentConfig(horizontal_flip=False, brightness=1.0, contrast=1.0))
+    layers = augmentation_layers(augment_config(horizontal_flip=False, brightness=1.0,
+                                                contrast=1.0))
     out = _run(layers, images, training=True)
     assert out.min() >= 0 and out.max() <= 255
 
@@ -118,7 +124,7 @@ def test_brightness_stays_in_pixel_range(images: np.ndarray) -> None:
                                                  ((4, 16, 16, 3), 0)])
 def test_preview_rejects_bad_arguments(shape: tuple, variants: int) -> None:
     with pytest.raises(ValueError, match=r"images|variants"):
-        preview(np.zeros(shape, np.uint8), AugmentConfig(), variants=variants)
+        preview(np.zeros(shape, np.uint8), augment_config(), variants=variants)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +158,7 @@ def _crop(padded: np.ndarray, top: int, left: int, side: int, mirror: bool) -> n
 
 
 def test_flip_with_whole_pixel_shift_is_one_layer() -> None:
-    layers = augmentation_layers(AugmentConfig(horizontal_flip=True, shift=0.0625), seed=4)
+    layers = augmentation_layers(augment_config(horizontal_flip=True, shift=0.0625), seed=4)
     assert [layer.name for layer in layers.layers] == ["flip_shift"]
     layer = layers.layers[0]
     assert isinstance(layer, RandomShift) and layer.horizontal_flip and layer.seed == 7
@@ -212,7 +218,7 @@ def test_shift_rejects_bad_factors(factor: object) -> None:
 
 def test_model_with_shift_saves_and_loads(images: np.ndarray, tmp_path: Path) -> None:
     inputs = keras.Input((16, 16, 3))
-    x = augmentation_layers(AugmentConfig(horizontal_flip=True, shift=TWO_PIXELS), seed=2)(inputs)
+    x = augmentation_layers(augment_config(horizontal_flip=True, shift=TWO_PIXELS), seed=2)(inputs)
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))
     model = keras.Model(inputs, outputs)
     path = tmp_path / "model.keras"
@@ -229,7 +235,7 @@ def test_model_with_shift_saves_and_loads(images: np.ndarray, tmp_path: Path) ->
 
 
 def test_preview_shows_the_fused_flip_and_shift(images: np.ndarray) -> None:
-    out = preview(images, AugmentConfig(horizontal_flip=True, shift=TWO_PIXELS), variants=3)
+    out = preview(images, augment_config(horizontal_flip=True, shift=TWO_PIXELS), variants=3)
     assert out.shape == (6, 3, 16, 16, 3) and out.dtype == np.uint8
     for variant in range(3):
         _moves(out[:, variant].astype("float32"), images, pixels=2)
@@ -240,7 +246,7 @@ def test_preview_shows_the_fused_flip_and_shift(images: np.ndarray) -> None:
 def test_whole_pixel_shift_keeps_xla_on(images: np.ndarray, factor: float, jit: bool) -> None:
     """Keras drops jit_compile for the whole model when a layer cannot be XLA-compiled."""
     inputs = keras.Input((16, 16, 3))
-    x = augmentation_layers(AugmentConfig(horizontal_flip=True, shift=factor))(inputs)
+    x = augmentation_layers(augment_config(horizontal_flip=True, shift=factor))(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Model doesn't support jit_compile=True"

@@ -52,7 +52,7 @@ def test_time_budget_flag_sets_the_budget_and_turns_early_stopping_off(tmp_path:
     assert config.training.time_budget_s == 120.0
     assert config.callbacks.early_stopping is False  # refused with a budget, so off by default
     assert config.training.steps_per_execution == 4 and config.optimizer.use_ema is True
-    assert cli.config_from_args(parse(["train"])).callbacks.early_stopping is True
+    assert cli.config_from_args(parse(["train", "--early-stopping"])).callbacks.early_stopping
     assert_refused(lambda: cli.config_from_args(
         parse(["train", "--time-budget", "120", "--early-stopping"])), "callbacks.early_stopping")
     asked = tmp_path / "config.json"
