@@ -152,3 +152,14 @@ def test_config_files_are_named_in_every_load_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             RunConfig.load(path)
         assert str(caught.value) == f"{path}: {reason}"
+
+
+def test_each_architecture_starts_from_the_optimizer_measured_for_its_kind() -> None:
+    from cifarkit.config import OptimizerConfig, recommended_optimizer
+
+    assert recommended_optimizer("airbench_cpu") == OptimizerConfig()  # the default recipe
+    assert OptimizerConfig().name == "sgd" and OptimizerConfig().schedule == "linear"
+    simple = recommended_optimizer("simple_cnn")  # no batch norm: large SGD steps diverge
+    assert (simple.name, simple.learning_rate, simple.schedule) == ("adam", 1e-3, "linear")
+    pretrained = recommended_optimizer("MobileNetV2")
+    assert (pretrained.name, pretrained.learning_rate) == ("adam", 1e-4)

@@ -107,7 +107,7 @@ def test_a_stop_during_an_epoch_is_not_counted_and_resume_trains_that_epoch_agai
     config = RunConfig(
         data=DataConfig(source="digits", max_train_images=300, max_test_images=40),
         model=ModelConfig(architecture="simple_cnn"),
-        training=TrainingConfig(epochs=3, batch_size=16),
+        training=TrainingConfig(epochs=3, batch_size=16, steps_per_execution=1),  # per batch
         callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
     run_dir = runs.create(config)
     real_batch_end = training.ProgressWriter.on_train_batch_end
@@ -217,7 +217,8 @@ def budget_config(budget_s: float, **training_fields: object) -> RunConfig:
         data=DataConfig(source="digits", max_train_images=240, max_test_images=40),
         model=ModelConfig(architecture="simple_cnn"),
         optimizer=OptimizerConfig(schedule="linear", learning_rate=2e-3),
-        training=TrainingConfig(batch_size=32, time_budget_s=budget_s, **training_fields),
+        training=TrainingConfig(batch_size=32, time_budget_s=budget_s,
+                                **{"steps_per_execution": 1, **training_fields}),  # per batch
         callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False))
 
 
