@@ -18,7 +18,7 @@ weights). On a GPU the share of its peak is shown: --peak-tflops, else a table o
 Run on demand, on a quiet machine (about 6 minutes on 2 cores):
     python benchmarks/bench_throughput.py
     python benchmarks/bench_throughput.py --quick      (smoke run)
-    python benchmarks/bench_throughput.py --models resnet_fast --variants base spe --spe 4 16
+    python benchmarks/bench_throughput.py --models resnet_fast --variants base spe --spe 4
 Prints one Markdown table and writes benchmarks/results/throughput-<host>.json.
 """
 

@@ -25,16 +25,19 @@ from cifarkit.config import (
     ModelConfig,
     RunConfig,
     TrainingConfig,
+    recommended_optimizer,
 )
 
-MODELS = ("resnet_fast", "simple_cnn", "conv4_bn", "vgg_style")
+MODELS = ("airbench_cpu", "resnet_fast", "simple_cnn", "conv4_bn", "vgg_style")
 
 
 def bench_config(architecture: str, source: str, epochs: int) -> RunConfig:
-    """The app's defaults, with early stopping off so every model gets the same epochs."""
+    """The app's defaults and each net's recommended optimizer, early stopping off so every
+    model gets the same epochs."""
     return RunConfig(name=f"bench-{architecture}", data=DataConfig(source=source),
                      model=ModelConfig(architecture=architecture),
-                     training=TrainingConfig(epochs=epochs, batch_size=64),
+                     optimizer=recommended_optimizer(architecture),
+                     training=TrainingConfig(epochs=epochs),
                      callbacks=CallbacksConfig(early_stopping=False))
 
 
