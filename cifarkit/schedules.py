@@ -2,8 +2,8 @@
 
 A model saved with its optimizer (last.keras, model.keras) names its schedule by its registered
 name; this small module (Keras only) is what a process must import to load one compiled.
-cifarkit.training uses it; cifarkit.models.layers should import it too, as it does augment, so a
-fresh process that loads a model with compile=True finds it.
+cifarkit.training uses it, and cifarkit.models.layers imports it (as it does augment), so a fresh
+process that loads a model with compile=True finds it.
 """
 
 from __future__ import annotations
