@@ -62,7 +62,7 @@ def bench_config(args: argparse.Namespace, weights: str) -> RunConfig:
                         max_test_images=args.test_images),
         model=ModelConfig(architecture=args.architecture, input_size=args.input_size,
                           weights=weights, trainable_fraction=0.0),
-        augment=AugmentConfig(horizontal_flip=True),
+        augment=AugmentConfig(horizontal_flip=True, shift=0.0),  # flips cache as two views
         training=TrainingConfig(epochs=args.epochs, batch_size=args.batch_size),
         callbacks=CallbacksConfig(early_stopping=False, reduce_lr=False),
     )
@@ -141,6 +141,9 @@ def run_path(cached: bool, config: RunConfig, data: Any, initial: list | None,
     clock = epoch_clock()
     start = time.perf_counter()
     if cached:
+        refusal = headonly.augmentation_refusal(config.augment)
+        if refusal:  # fit_head would quietly train the ordinary way: nothing cached to time
+            raise SystemExit(f"cannot benchmark caching: {refusal}")
         headonly.fit_head(model, config, data, [clock], epochs=config.training.epochs,
                           initial_epoch=0, verbose=verbose)
     else:
