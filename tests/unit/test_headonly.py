@@ -55,7 +55,8 @@ def toy_data(config: RunConfig, train: int = 48, val: int = 24) -> training.Prep
 
 def toy_config(**augment: object) -> RunConfig:
     return RunConfig(model=TINY, augment=augment_config(**augment),
-                     training=TrainingConfig(epochs=2, batch_size=16))
+                     training=TrainingConfig(epochs=2, batch_size=16,
+                                             steps_per_execution=1))  # stops per batch
 
 
 def compiled(config: RunConfig, data: training.PreparedData,
