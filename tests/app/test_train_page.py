@@ -279,14 +279,14 @@ def keys(elements) -> set[str]:
 
 
 def launched_config(at: AppTest) -> RunConfig:
-    """Press Start; the config of the run it launched (the newest)."""
-    before = len(runs.list_runs())
+    """Press Start; the config of the run it launched (the one id not there before: two runs
+    launched in the same second sort by their random suffix, not by age)."""
+    before = {run.run_id for run in runs.list_runs()}
     at.button(key="train_start").click()
     rerun(at)
     assert not at.error, at.error[0].value
-    listing = runs.list_runs()
-    assert len(listing) == before + 1
-    return listing[0].config
+    (launched,) = [run for run in runs.list_runs() if run.run_id not in before]
+    return launched.config
 
 
 def budgeted_defaults(seconds: float, data: DataConfig) -> RunConfig:
